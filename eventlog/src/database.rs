@@ -1,0 +1,109 @@
+//! Opening the database (SQLite file or Postgres server) and applying the migrations.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{EventLog, PostgresEventLog, SqliteEventLog, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One database holds the event log and the read models, so a projector can move its
+/// checkpoint in the same transaction as its read-model writes.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// SQLite allows one writer at a time: every write goes through the single `write`
+    /// connection, so no transaction ever waits on a lock it cannot get; reads use `read`.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations/sqlite");
+
+impl Database {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let read = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(Database::Sqlite { read, write })
+    }
+
+    /// Connects to a Postgres server given as `postgres://…`.
+    pub async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("portal");
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Database::Postgres(pool))
+    }
+
+    /// Applies the migrations this binary knows and the database does not have yet.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite { write, .. } => SQLITE_MIGRATIONS.run(write).await,
+            Database::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        }
+        .map_err(|error| StoreError::Database(error.into()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Sqlite { .. } => Backend::Sqlite,
+            Database::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Starts this database's event log (and its group-commit writer).
+    pub fn event_log(&self) -> Arc<dyn EventLog> {
+        match self {
+            Database::Sqlite { read, write } => Arc::new(SqliteEventLog::start(read.clone(), write.clone())),
+            Database::Postgres(pool) => Arc::new(PostgresEventLog::start(pool.clone())),
+        }
+    }
+
+    /// Answers when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Database::Sqlite { read, .. } => {
+                sqlx::query("select 1").execute(read).await?;
+            }
+            Database::Postgres(pool) => {
+                sqlx::query("select 1").execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Database::Postgres(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The event log: the port every other part of the portal writes and reads history through,
+//! and its two adapters, SQLite (embedded default) and Postgres (production).
+//!
+//! Invariants every adapter keeps (the contract tests in `tests/contract.rs` check them):
+//! - an append is all or nothing: every stream write, claim change and idempotency record of
+//!   one [`AppendRequest`] commits together, or none does;
+//! - a stream's versions are 1, 2, 3… without gaps; an append whose expected version is not the
+//!   stream's version fails with [`AppendError::VersionConflict`] and writes nothing;
+//! - a claim key has at most one owner; taking a taken key fails with [`AppendError::ClaimTaken`];
+//! - [`EventLog::read_all`] returns events in one total order (the [`Checkpoint`] order) and never
+//!   skips an event, even one whose transaction commits after a later one;
+//! - stored events are never updated or deleted (the database refuses it).
+
+mod database;
+mod postgres;
+mod row;
+mod sqlite;
+mod types;
+
+pub use database::{Backend, Database};
+pub use postgres::PostgresEventLog;
+pub use sqlite::SqliteEventLog;
+pub use types::*;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Appends atomically; concurrent calls are grouped into shared transactions.
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError>;
+
+    /// The events of one stream with a version above `after_version`, in version order.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `limit` events after `after`, in checkpoint order, without gaps.
+    async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The checkpoint of the event stored at `position`, if there is one.
+    async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// The reply stored with an idempotency key, if a request with that key was accepted.
+    async fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError>;
+
+    /// Events matching an audit filter, in checkpoint order, after `query.after`.
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The events of one stream recorded at or before an instant.
+    async fn read_stream_until(
+        &self,
+        stream_id: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Changes whenever this process commits new events (its value is the last position).
+    fn subscribe(&self) -> watch::Receiver<i64>;
+}
+
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,553 @@
+//! The production adapter. Appends are grouped: each writer task drains whatever requests are
+//! queued (no timer) into one transaction made of a few array (`unnest`) statements, so one
+//! commit serves many commands. A stream is always routed to the same writer, so two writers
+//! never contend for a stream; another process that does is caught by the unique
+//! `(stream_id, version)` constraint, and the batch is then retried one request at a time.
+//!
+//! Readers never skip an event: every row records its transaction id, and `read_all` returns
+//! only rows whose transaction is older than the oldest one still running, in
+//! `(transaction id, position)` order.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::row::{EVENT_COLUMNS, EventRow, into_events};
+use crate::sqlite::{conflict, push_audit_filter};
+use crate::{
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
+    StoredReply,
+};
+
+const WRITERS: usize = 2;
+const MAX_BATCH: usize = 512;
+/// Readers see only transactions older than every running one.
+const FENCE: &str = "tx_id < pg_snapshot_xmin(pg_current_snapshot())";
+
+type Reply = oneshot::Sender<Result<Appended, AppendError>>;
+struct Job {
+    request: AppendRequest,
+    reply: Reply,
+}
+
+pub struct PostgresEventLog {
+    pool: PgPool,
+    writers: Vec<mpsc::Sender<Job>>,
+    routing: RandomState,
+    head: watch::Receiver<i64>,
+}
+
+fn select_events() -> String {
+    format!("select {} from events", EVENT_COLUMNS.replace("$TX", "tx_id::text::bigint"))
+}
+
+impl PostgresEventLog {
+    pub fn start(pool: PgPool) -> Self {
+        let (head_sender, head) = watch::channel(0);
+        let writers = (0..WRITERS)
+            .map(|_| {
+                let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+                tokio::spawn(writer(pool.clone(), receiver, head_sender.clone()));
+                sender
+            })
+            .collect();
+        PostgresEventLog { pool, writers, routing: RandomState::new(), head }
+    }
+}
+
+async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if batch.is_empty() && receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let room = MAX_BATCH.saturating_sub(batch.len());
+        if room > 0 {
+            while let Ok(job) = receiver.try_recv() {
+                batch.push(job);
+                if batch.len() >= MAX_BATCH {
+                    break;
+                }
+            }
+        }
+        let jobs = std::mem::take(&mut batch);
+        let outcomes = match commit_batch(&pool, &jobs).await {
+            Ok(outcomes) => outcomes,
+            // Another process wrote one of these streams, or the batch failed as a whole:
+            // decide each request on its own so one request's problem is only its own.
+            Err(error) => {
+                tracing::debug!(%error, size = jobs.len(), "batch failed, retrying one request at a time");
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    let single = std::slice::from_ref(job);
+                    outcomes.push(match commit_batch(&pool, single).await {
+                        Ok(mut one) => one.pop().unwrap_or(Outcome::Deferred),
+                        Err(error) => Outcome::Done(Err(single_failure(&pool, &job.request, error).await)),
+                    });
+                }
+                outcomes
+            }
+        };
+        let mut last = None;
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Deferred => batch.push(job),
+                Outcome::Done(result) => {
+                    if let Ok(appended) = &result {
+                        last = last.max(appended.last_position());
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+        if let Some(last) = last {
+            head.send_if_modified(|head| {
+                let moved = last > *head;
+                *head = (*head).max(last);
+                moved
+            });
+        }
+    }
+}
+
+/// Names the stream that another process wrote concurrently, or passes the error on.
+async fn single_failure(pool: &PgPool, request: &AppendRequest, error: sqlx::Error) -> AppendError {
+    let is_version_race = matches!(&error, sqlx::Error::Database(db)
+        if db.constraint() == Some("events_stream_version_key"));
+    if is_version_race {
+        for write in &request.writes {
+            let actual: Result<i64, _> =
+                sqlx::query_scalar("select coalesce(max(version), 0) from events where stream_id = $1")
+                    .bind(&write.stream_id)
+                    .fetch_one(pool)
+                    .await;
+            if let Ok(actual) = actual {
+                if !write.expected.allows(actual) || matches!(write.expected, crate::ExpectedVersion::Any) {
+                    return conflict(write, actual);
+                }
+            }
+        }
+    }
+    AppendError::from(error)
+}
+
+enum Outcome {
+    Done(Result<Appended, AppendError>),
+    /// Retried in the next batch: it touches a stream or claim that an earlier request of this
+    /// batch touches, so its checks need that request committed first.
+    Deferred,
+}
+
+/// Commits what it can of `jobs` in one transaction; an `Err` means nothing was committed.
+async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
+    let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
+    let mut transaction = pool.begin().await?;
+
+    // 1. Streams: at most one request per stream per batch, and the expected versions.
+    let stream_ids: Vec<&str> =
+        jobs.iter().flat_map(|j| j.request.writes.iter().map(|w| w.stream_id.as_str())).collect();
+    let versions: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "select stream_id, max(version) from events where stream_id = any($1) group by stream_id",
+    )
+    .bind(&stream_ids)
+    .fetch_all(&mut *transaction)
+    .await?
+    .into_iter()
+    .collect();
+    let mut seen = HashSet::new();
+    for (index, job) in jobs.iter().enumerate() {
+        let writes = &job.request.writes;
+        if writes.iter().any(|w| seen.contains(w.stream_id.as_str())) {
+            outcomes[index] = Some(Outcome::Deferred);
+            continue;
+        }
+        seen.extend(writes.iter().map(|w| w.stream_id.as_str()));
+        for write in writes {
+            let actual = versions.get(&write.stream_id).copied().unwrap_or(0);
+            if !write.expected.allows(actual) {
+                outcomes[index] = Some(Outcome::Done(Err(conflict(write, actual))));
+                break;
+            }
+        }
+    }
+
+    // 2. Idempotency keys: reserve them; a key already stored refuses its request.
+    let keyed: Vec<usize> =
+        pending(&outcomes).filter(|&index| jobs[index].request.idempotency.is_some()).collect();
+    if !keyed.is_empty() {
+        let (mut scopes, mut keys, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+        for &index in &keyed {
+            if let Some(idempotency) = &jobs[index].request.idempotency {
+                scopes.push(idempotency.scope.as_str());
+                keys.push(idempotency.key.as_str());
+                hashes.push(idempotency.request_hash.as_str());
+            }
+        }
+        let reserved: HashSet<(String, String)> = sqlx::query_as(
+            "insert into idempotency_keys (scope, key, request_hash) \
+             select * from unnest($1::text[], $2::text[], $3::text[]) on conflict do nothing returning scope, key",
+        )
+        .bind(&scopes)
+        .bind(&keys)
+        .bind(&hashes)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        let mut claimed_here = HashSet::new();
+        for &index in &keyed {
+            if let Some(idempotency) = &jobs[index].request.idempotency {
+                let key = (idempotency.scope.clone(), idempotency.key.clone());
+                if !reserved.contains(&key) {
+                    outcomes[index] = Some(if claimed_here.contains(&key) {
+                        Outcome::Deferred
+                    } else {
+                        Outcome::Done(Err(AppendError::IdempotencyKeyUsed))
+                    });
+                } else {
+                    claimed_here.insert(key);
+                }
+            }
+        }
+    }
+
+    // 3. Claims: acquisitions first; a request that loses one is refused (or deferred when it
+    //    lost to another request of this batch, which may still be refused).
+    let mut acquired_by: HashMap<String, usize> = HashMap::new();
+    let claiming: Vec<usize> =
+        pending(&outcomes).filter(|&index| jobs[index].request.acquisitions().next().is_some()).collect();
+    if !claiming.is_empty() {
+        let (mut claim_keys, mut owners) = (Vec::new(), Vec::new());
+        for &index in &claiming {
+            for (key, owner) in net_acquisitions(&jobs[index].request) {
+                claim_keys.push(key);
+                owners.push(owner);
+            }
+        }
+        let inserted: HashMap<String, String> = sqlx::query_as(
+            "insert into claims (claim_key, owner_stream) select * from unnest($1::text[], $2::text[]) \
+             on conflict do nothing returning claim_key, owner_stream",
+        )
+        .bind(&claim_keys)
+        .bind(&owners)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        let mut losers = Vec::new();
+        for &index in &claiming {
+            for (key, owner) in net_acquisitions(&jobs[index].request) {
+                if inserted.get(key).is_some_and(|winner| winner == owner) && !acquired_by.contains_key(key) {
+                    acquired_by.insert(key.to_owned(), index);
+                    continue;
+                }
+                let lost_in_batch = claim_keys.iter().filter(|k| **k == key).count() > 1;
+                losers.push(index);
+                outcomes[index] = Some(if lost_in_batch {
+                    Outcome::Deferred
+                } else {
+                    Outcome::Done(Err(AppendError::ClaimTaken { key: key.to_owned() }))
+                });
+                break;
+            }
+        }
+        // Undo what the losers did take, so it is not held by a request that wrote nothing.
+        let undo: Vec<&str> = acquired_by
+            .iter()
+            .filter(|(_, index)| losers.contains(index))
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if !undo.is_empty() {
+            sqlx::query("delete from claims where claim_key = any($1)")
+                .bind(&undo)
+                .execute(&mut *transaction)
+                .await?;
+        }
+    }
+    undo_refused_reservations(&mut transaction, jobs, &outcomes, &keyed).await?;
+
+    // 4. The events of every request still standing, in one statement.
+    let accepted: Vec<usize> = pending(&outcomes).collect();
+    let mut columns = EventColumns::default();
+    let mut versions_before: HashMap<usize, Vec<i64>> = HashMap::new();
+    for &index in &accepted {
+        let request = &jobs[index].request;
+        let before: Vec<i64> =
+            request.writes.iter().map(|w| versions.get(&w.stream_id).copied().unwrap_or(0)).collect();
+        for (write, version) in request.writes.iter().zip(&before) {
+            for (offset, event) in write.events.iter().enumerate() {
+                columns.push(request, write, event, version + 1 + offset as i64);
+            }
+        }
+        versions_before.insert(index, before);
+    }
+    let positions: HashMap<Uuid, i64> =
+        if columns.stream_id.is_empty() { HashMap::new() } else { columns.insert(&mut transaction).await? };
+
+    // 5. Claims released by accepted requests (after acquisitions: a request that frees a value
+    //    and one that takes it in the same batch are decided as if the taker came first).
+    let (mut release_keys, mut release_owners) = (Vec::new(), Vec::new());
+    for &index in &accepted {
+        for (key, owner) in net_releases(&jobs[index].request) {
+            release_keys.push(key);
+            release_owners.push(owner);
+        }
+    }
+    if !release_keys.is_empty() {
+        sqlx::query(
+            "delete from claims c using unnest($1::text[], $2::text[]) as r(claim_key, owner_stream) \
+             where c.claim_key = r.claim_key and c.owner_stream = r.owner_stream",
+        )
+        .bind(&release_keys)
+        .bind(&release_owners)
+        .execute(&mut *transaction)
+        .await?;
+    }
+
+    // 6. Replies, and the idempotency records that keep them.
+    let (mut reply_scopes, mut reply_keys, mut replies) = (Vec::new(), Vec::new(), Vec::new());
+    for &index in &accepted {
+        let request = &jobs[index].request;
+        let event_positions: Vec<i64> = request
+            .writes
+            .iter()
+            .flat_map(|w| w.events.iter().map(|e| positions.get(&e.event_id).copied().unwrap_or_default()))
+            .collect();
+        let appended = request.accepted(&event_positions, &versions_before[&index]);
+        if let Some(idempotency) = &request.idempotency {
+            reply_scopes.push(idempotency.scope.clone());
+            reply_keys.push(idempotency.key.clone());
+            replies.push(serde_json::to_value(&appended).unwrap_or_default());
+        }
+        outcomes[index] = Some(Outcome::Done(Ok(appended)));
+    }
+    if !reply_keys.is_empty() {
+        sqlx::query(
+            "update idempotency_keys i set reply = r.reply \
+             from unnest($1::text[], $2::text[], $3::jsonb[]) as r(scope, key, reply) \
+             where i.scope = r.scope and i.key = r.key",
+        )
+        .bind(&reply_scopes)
+        .bind(&reply_keys)
+        .bind(&replies)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    if let Some(last) = positions.values().max() {
+        sqlx::query("select pg_notify('portal_events', $1)")
+            .bind(last.to_string())
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Deferred)).collect())
+}
+
+fn pending(outcomes: &[Option<Outcome>]) -> impl Iterator<Item = usize> + '_ {
+    outcomes.iter().enumerate().filter(|(_, o)| o.is_none()).map(|(index, _)| index)
+}
+
+/// Acquisitions that the same request does not also release (a case-only change of an email
+/// releases and takes the same key: it keeps it).
+fn net_acquisitions(request: &AppendRequest) -> impl Iterator<Item = (&str, &str)> {
+    let released: HashSet<(&str, &str)> = request.releases().collect();
+    request.acquisitions().filter(move |claim| !released.contains(claim))
+}
+
+fn net_releases(request: &AppendRequest) -> impl Iterator<Item = (&str, &str)> {
+    let acquired: HashSet<(&str, &str)> = request.acquisitions().collect();
+    request.releases().filter(move |claim| !acquired.contains(claim))
+}
+
+async fn undo_refused_reservations(
+    transaction: &mut PgConnection,
+    jobs: &[Job],
+    outcomes: &[Option<Outcome>],
+    keyed: &[usize],
+) -> Result<(), sqlx::Error> {
+    let (mut scopes, mut keys) = (Vec::new(), Vec::new());
+    for &index in keyed {
+        let refused_after_reserving = match &outcomes[index] {
+            Some(Outcome::Done(Err(AppendError::IdempotencyKeyUsed))) => false,
+            Some(_) => true,
+            None => false,
+        };
+        if let (true, Some(idempotency)) = (refused_after_reserving, &jobs[index].request.idempotency) {
+            scopes.push(idempotency.scope.as_str());
+            keys.push(idempotency.key.as_str());
+        }
+    }
+    if !keys.is_empty() {
+        sqlx::query(
+            "delete from idempotency_keys i using unnest($1::text[], $2::text[]) as r(scope, key) \
+             where i.scope = r.scope and i.key = r.key and i.reply is null",
+        )
+        .bind(&scopes)
+        .bind(&keys)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct EventColumns {
+    stream_id: Vec<String>,
+    version: Vec<i64>,
+    event_id: Vec<Uuid>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    data: Vec<serde_json::Value>,
+    company_id: Vec<Option<Uuid>>,
+    actor_kind: Vec<&'static str>,
+    actor_id: Vec<Option<Uuid>>,
+    correlation_id: Vec<Uuid>,
+    causation_id: Vec<Option<Uuid>>,
+    request_id: Vec<Option<String>>,
+    recorded_at: Vec<DateTime<Utc>>,
+}
+
+impl EventColumns {
+    fn push(
+        &mut self,
+        request: &AppendRequest,
+        write: &crate::StreamWrite,
+        event: &crate::NewEvent,
+        version: i64,
+    ) {
+        let metadata = &request.metadata;
+        self.stream_id.push(write.stream_id.clone());
+        self.version.push(version);
+        self.event_id.push(event.event_id);
+        self.event_type.push(event.event_type.clone());
+        self.schema_version.push(event.schema_version);
+        self.data.push(event.data.clone());
+        self.company_id.push(metadata.company_id);
+        self.actor_kind.push(metadata.actor.kind.as_str());
+        self.actor_id.push(metadata.actor.id);
+        self.correlation_id.push(metadata.correlation_id);
+        self.causation_id.push(metadata.causation_id);
+        self.request_id.push(metadata.request_id.clone());
+        self.recorded_at.push(metadata.recorded_at);
+    }
+
+    async fn insert(self, transaction: &mut PgConnection) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+            "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
+             actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
+             select * from unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
+             $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
+             returning event_id, position",
+        )
+        .bind(&self.stream_id)
+        .bind(&self.version)
+        .bind(&self.event_id)
+        .bind(&self.event_type)
+        .bind(&self.schema_version)
+        .bind(&self.data)
+        .bind(&self.company_id)
+        .bind(&self.actor_kind)
+        .bind(&self.actor_id)
+        .bind(&self.correlation_id)
+        .bind(&self.causation_id)
+        .bind(&self.request_id)
+        .bind(&self.recorded_at)
+        .fetch_all(transaction)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl EventLog for PostgresEventLog {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let route = request.writes.first().map(|w| self.routing.hash_one(&w.stream_id)).unwrap_or_default();
+        let writer = &self.writers[(route % self.writers.len() as u64) as usize];
+        let (reply, answer) = oneshot::channel();
+        writer.send(Job { request, reply }).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{} where stream_id = $1 and version > $2 order by version", select_events());
+        let rows: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(after_version)
+            .fetch_all(&self.pool)
+            .await?;
+        into_events(rows)
+    }
+
+    async fn read_stream_until(
+        &self,
+        stream_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{} where stream_id = $1 and recorded_at <= $2 order by version", select_events());
+        let rows: Vec<EventRow> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(stream_id).bind(until).fetch_all(&self.pool).await?;
+        into_events(rows)
+    }
+
+    async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "{} where (tx_id, position) > ($1::text::xid8, $2) and {FENCE} order by tx_id, position limit $3",
+            select_events()
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(after.tx.to_string())
+            .bind(after.position)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        into_events(rows)
+    }
+
+    async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("select tx_id::text::bigint from events where position = $1")
+                .bind(position)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.map(|tx| Checkpoint { tx, position }))
+    }
+
+    async fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        let row: Option<(String, Option<sqlx::types::Json<Appended>>)> =
+            sqlx::query_as("select request_hash, reply from idempotency_keys where scope = $1 and key = $2")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut builder = QueryBuilder::<Postgres>::new(select_events());
+        builder
+            .push(" where (tx_id, position) > (")
+            .push_bind(query.after.tx.to_string())
+            .push("::text::xid8, ")
+            .push_bind(query.after.position)
+            .push(") and ")
+            .push(FENCE);
+        push_audit_filter(&mut builder, query);
+        builder.push(" order by tx_id, position limit ").push_bind(query.limit);
+        let rows: Vec<EventRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+        into_events(rows)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.head.clone()
+    }
+}

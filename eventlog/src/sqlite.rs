@@ -1,0 +1,287 @@
+//! The embedded adapter. One writer task owns the single write connection and commits every
+//! request queued while the previous transaction ran in one transaction (group commit); each
+//! request runs inside a savepoint, so a refused request leaves no trace and the others commit.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqlitePool;
+use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::row::{EVENT_COLUMNS, EventRow, into_events};
+use crate::{
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
+    StoredReply,
+};
+
+const MAX_BATCH: usize = 256;
+
+type Job = (AppendRequest, oneshot::Sender<Result<Appended, AppendError>>);
+
+pub struct SqliteEventLog {
+    read: SqlitePool,
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<i64>,
+}
+
+fn select_events() -> String {
+    format!("select {} from events", EVENT_COLUMNS.replace("$TX", "position"))
+}
+
+impl SqliteEventLog {
+    pub fn start(read: SqlitePool, write: SqlitePool) -> Self {
+        let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
+        let (head_sender, head) = watch::channel(0);
+        tokio::spawn(writer(write, receiver, head_sender));
+        SqliteEventLog { read, jobs, head }
+    }
+}
+
+async fn writer(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
+    match sqlx::query_scalar::<_, Option<i64>>("select max(position) from events").fetch_one(&pool).await {
+        Ok(position) => head.send_replace(position.unwrap_or(0)),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the event log head");
+            0
+        }
+    };
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let results = commit_batch(&pool, &batch).await;
+        if let Some(last) = results.iter().filter_map(|r| r.as_ref().ok()?.last_position()).max() {
+            head.send_replace(last);
+        }
+        for ((_, reply), result) in batch.drain(..).zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+async fn commit_batch(pool: &SqlitePool, batch: &[Job]) -> Vec<Result<Appended, AppendError>> {
+    let fail_all = |error: sqlx::Error| -> Vec<Result<Appended, AppendError>> {
+        let message = error.to_string();
+        batch
+            .iter()
+            .map(|_| Err(AppendError::Store(StoreError::Database(sqlx::Error::Protocol(message.clone())))))
+            .collect()
+    };
+    let mut transaction = match pool.begin_with("begin immediate").await {
+        Ok(transaction) => transaction,
+        Err(error) => return fail_all(error),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for (request, _) in batch {
+        if let Err(error) = sqlx::query("savepoint request").execute(&mut *transaction).await {
+            return fail_all(error);
+        }
+        let result = append_one(&mut transaction, request).await;
+        let end = if result.is_ok() { "release request" } else { "rollback to request; release request" };
+        if let Err(error) = sqlx::raw_sql(end).execute(&mut *transaction).await {
+            return fail_all(error);
+        }
+        results.push(result);
+    }
+    match transaction.commit().await {
+        Ok(()) => results,
+        Err(error) => fail_all(error),
+    }
+}
+
+async fn append_one(
+    connection: &mut SqliteConnection,
+    request: &AppendRequest,
+) -> Result<Appended, AppendError> {
+    if let Some(idempotency) = &request.idempotency {
+        let inserted = sqlx::query(
+            "insert into idempotency_keys (scope, key, request_hash) values ($1, $2, $3) on conflict do nothing",
+        )
+        .bind(&idempotency.scope)
+        .bind(&idempotency.key)
+        .bind(&idempotency.request_hash)
+        .execute(&mut *connection)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(AppendError::IdempotencyKeyUsed);
+        }
+    }
+    let mut versions_before = Vec::with_capacity(request.writes.len());
+    for write in &request.writes {
+        let actual: i64 =
+            sqlx::query_scalar("select coalesce(max(version), 0) from events where stream_id = $1")
+                .bind(&write.stream_id)
+                .fetch_one(&mut *connection)
+                .await?;
+        if !write.expected.allows(actual) {
+            return Err(conflict(write, actual));
+        }
+        versions_before.push(actual);
+    }
+    for (key, owner) in request.releases() {
+        sqlx::query("delete from claims where claim_key = $1 and owner_stream = $2")
+            .bind(key)
+            .bind(owner)
+            .execute(&mut *connection)
+            .await?;
+    }
+    for (key, owner) in request.acquisitions() {
+        let taken = sqlx::query(
+            "insert into claims (claim_key, owner_stream) values ($1, $2) on conflict do nothing",
+        )
+        .bind(key)
+        .bind(owner)
+        .execute(&mut *connection)
+        .await?;
+        if taken.rows_affected() == 0 {
+            return Err(AppendError::ClaimTaken { key: key.to_owned() });
+        }
+    }
+    let metadata = &request.metadata;
+    let mut positions = Vec::with_capacity(request.event_count());
+    for (write, before) in request.writes.iter().zip(&versions_before) {
+        for (offset, event) in write.events.iter().enumerate() {
+            let position: i64 = sqlx::query_scalar(
+                "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
+                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning position",
+            )
+            .bind(&write.stream_id)
+            .bind(before + 1 + offset as i64)
+            .bind(event.event_id)
+            .bind(&event.event_type)
+            .bind(event.schema_version)
+            .bind(&event.data)
+            .bind(metadata.company_id)
+            .bind(metadata.actor.kind.as_str())
+            .bind(metadata.actor.id)
+            .bind(metadata.correlation_id)
+            .bind(metadata.causation_id)
+            .bind(&metadata.request_id)
+            .bind(metadata.recorded_at)
+            .fetch_one(&mut *connection)
+            .await?;
+            positions.push(position);
+        }
+    }
+    let appended = request.accepted(&positions, &versions_before);
+    if let Some(idempotency) = &request.idempotency {
+        sqlx::query("update idempotency_keys set reply = $3 where scope = $1 and key = $2")
+            .bind(&idempotency.scope)
+            .bind(&idempotency.key)
+            .bind(sqlx::types::Json(&appended))
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(appended)
+}
+
+pub(crate) fn conflict(write: &crate::StreamWrite, actual: i64) -> AppendError {
+    let expected = match write.expected {
+        crate::ExpectedVersion::Exact(expected) => expected,
+        crate::ExpectedVersion::Any => actual,
+    };
+    AppendError::VersionConflict { stream_id: write.stream_id.clone(), expected, actual }
+}
+
+/// Adds the audit filter's conditions; the caller has written `... where true`.
+pub(crate) fn push_audit_filter<DB: sqlx::Database>(builder: &mut QueryBuilder<DB>, query: &AuditQuery)
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(stream_id) = &query.stream_id {
+        builder.push(" and stream_id = ").push_bind(stream_id.clone());
+    }
+    if let Some(company_id) = query.company_id {
+        builder.push(" and company_id = ").push_bind(company_id);
+    }
+    if let Some(actor_id) = query.actor_id {
+        builder.push(" and actor_id = ").push_bind(actor_id);
+    }
+    if let Some(types) = &query.event_types {
+        builder.push(" and event_type in (");
+        let mut separated = builder.separated(", ");
+        for event_type in types {
+            separated.push_bind(event_type.clone());
+        }
+        builder.push(")");
+    }
+    if let Some(from) = query.from {
+        builder.push(" and recorded_at >= ").push_bind(from);
+    }
+    if let Some(to) = query.to {
+        builder.push(" and recorded_at < ").push_bind(to);
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteEventLog {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send((request, reply)).await.map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{} where stream_id = $1 and version > $2 order by version", select_events());
+        let rows: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(stream_id)
+            .bind(after_version)
+            .fetch_all(&self.read)
+            .await?;
+        into_events(rows)
+    }
+
+    async fn read_stream_until(
+        &self,
+        stream_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{} where stream_id = $1 and recorded_at <= $2 order by version", select_events());
+        let rows: Vec<EventRow> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(stream_id).bind(until).fetch_all(&self.read).await?;
+        into_events(rows)
+    }
+
+    async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("{} where position > $1 order by position limit $2", select_events());
+        let rows: Vec<EventRow> =
+            sqlx::query_as(AssertSqlSafe(sql)).bind(after.position).bind(limit).fetch_all(&self.read).await?;
+        into_events(rows)
+    }
+
+    async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("select position from events where position = $1")
+            .bind(position)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(found.map(|position| Checkpoint { tx: position, position }))
+    }
+
+    async fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        let row: Option<(String, Option<sqlx::types::Json<Appended>>)> =
+            sqlx::query_as("select request_hash, reply from idempotency_keys where scope = $1 and key = $2")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut builder = QueryBuilder::<Sqlite>::new(select_events());
+        builder.push(" where position > ").push_bind(query.after.position);
+        push_audit_filter(&mut builder, query);
+        builder.push(" order by position limit ").push_bind(query.limit);
+        let rows: Vec<EventRow> = builder.build_query_as().fetch_all(&self.read).await?;
+        into_events(rows)
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.head.clone()
+    }
+}

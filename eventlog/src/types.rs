@@ -1,0 +1,259 @@
+use chrono::{DateTime, Utc};
+use domain::Actor;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What the caller expects a stream's version to be before its events are appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    Any,
+    /// `Exact(0)` means the stream must not exist yet.
+    Exact(i64),
+}
+
+impl ExpectedVersion {
+    pub fn allows(self, actual: i64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::Exact(expected) => expected == actual,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn from_payload(event: &impl domain::EventPayload) -> Self {
+        NewEvent {
+            event_id: Uuid::now_v7(),
+            event_type: event.event_type().to_owned(),
+            schema_version: 1,
+            data: event.to_data(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamWrite {
+    pub stream_id: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
+/// Who did it, for whom, and as part of what: stored with every event of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub company_id: Option<Uuid>,
+    pub actor: Actor,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    pub request_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A claim change owned by a stream; releases apply before acquisitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    pub owner_stream: String,
+    pub change: domain::ClaimChange,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// Who may replay it (the actor) and for which command: keys of different scopes never meet.
+    pub scope: String,
+    pub key: String,
+    /// A digest of the request, so the same key with another body is refused.
+    pub request_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub writes: Vec<StreamWrite>,
+    pub claims: Vec<ClaimRequest>,
+    pub metadata: Metadata,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl AppendRequest {
+    pub fn event_count(&self) -> usize {
+        self.writes.iter().map(|w| w.events.len()).sum()
+    }
+
+    pub(crate) fn acquisitions(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.claims.iter().filter_map(|c| match &c.change {
+            domain::ClaimChange::Acquire(key) => Some((key.as_str(), c.owner_stream.as_str())),
+            domain::ClaimChange::Release(_) => None,
+        })
+    }
+
+    pub(crate) fn releases(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.claims.iter().filter_map(|c| match &c.change {
+            domain::ClaimChange::Release(key) => Some((key.as_str(), c.owner_stream.as_str())),
+            domain::ClaimChange::Acquire(_) => None,
+        })
+    }
+
+    /// The reply for this request once its events got their positions (in write order).
+    pub(crate) fn accepted(&self, positions: &[i64], versions_before: &[i64]) -> Appended {
+        let mut positions = positions.iter().copied();
+        let streams = self
+            .writes
+            .iter()
+            .zip(versions_before)
+            .map(|(write, before)| AppendedStream {
+                stream_id: write.stream_id.clone(),
+                version: before + write.events.len() as i64,
+                events: write
+                    .events
+                    .iter()
+                    .map(|e| AppendedEvent {
+                        event_id: e.event_id,
+                        event_type: e.event_type.clone(),
+                        position: positions.next().unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Appended { streams }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppendedEvent {
+    pub event_id: Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub position: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppendedStream {
+    pub stream_id: String,
+    pub version: i64,
+    pub events: Vec<AppendedEvent>,
+}
+
+/// What an accepted append wrote, per stream, in the order of the request's writes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Appended {
+    pub streams: Vec<AppendedStream>,
+}
+
+impl Appended {
+    /// The highest position written, or `None` when nothing was.
+    pub fn last_position(&self) -> Option<i64> {
+        self.streams.iter().flat_map(|s| s.events.iter().map(|e| e.position)).max()
+    }
+}
+
+/// A reply stored with an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReply {
+    pub request_hash: String,
+    pub reply: Appended,
+}
+
+/// A place in the log's total order. On Postgres `tx` is the writing transaction's id, so an
+/// event that commits late still sorts after everything a reader has already seen; on SQLite,
+/// which has one writer, `tx` equals `position`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub tx: i64,
+    pub position: i64,
+}
+
+impl Checkpoint {
+    pub const START: Checkpoint = Checkpoint { tx: 0, position: 0 };
+}
+
+impl std::fmt::Display for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.tx, self.position)
+    }
+}
+
+impl std::str::FromStr for Checkpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (tx, position) = text.split_once(':').ok_or("expected <tx>:<position>")?;
+        let tx = tx.parse::<i64>().map_err(|e| e.to_string())?;
+        let position = position.parse::<i64>().map_err(|e| e.to_string())?;
+        if tx < 0 || position < 0 {
+            return Err("negative checkpoint".to_owned());
+        }
+        Ok(Checkpoint { tx, position })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordedEvent {
+    pub checkpoint: Checkpoint,
+    pub position: i64,
+    pub stream_id: String,
+    pub version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub data: serde_json::Value,
+    pub metadata: Metadata,
+}
+
+impl RecordedEvent {
+    /// Decodes the payload as one aggregate's event type.
+    pub fn payload<E: domain::EventPayload>(&self) -> Result<E, serde_json::Error> {
+        E::from_stored(&self.event_type, &self.data)
+    }
+}
+
+/// An audit filter: every field narrows the result; `None` does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub stream_id: Option<String>,
+    pub company_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub event_types: Option<Vec<String>>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub after: Checkpoint,
+    pub limit: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored event at position {position} is unreadable: {reason}")]
+    Corrupt { position: i64, reason: String },
+    #[error("the event log writer has stopped")]
+    WriterStopped,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("stream {stream_id} is at version {actual}, expected {expected}")]
+    VersionConflict { stream_id: String, expected: i64, actual: i64 },
+    #[error("{key} is already taken")]
+    ClaimTaken { key: String },
+    #[error("idempotency key already used")]
+    IdempotencyKeyUsed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(error: sqlx::Error) -> Self {
+        AppendError::Store(StoreError::Database(error))
+    }
+}

@@ -1,0 +1,392 @@
+//! The event log contract, run against every adapter: SQLite always, Postgres when
+//! `PORTAL_TEST_DATABASE_URL` names a server (each test in a database of its own).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use domain::{Actor, ClaimChange};
+use eventlog::testing::{self, TestDatabase};
+use eventlog::{
+    AppendError, AppendRequest, Checkpoint, ClaimRequest, Database, EventLog, ExpectedVersion, Idempotency,
+    Metadata, NewEvent, StreamWrite,
+};
+use uuid::Uuid;
+
+/// Makes `<name>::sqlite` and `<name>::postgres` tests of the contract clause `name`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(&eventlog::testing::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(database) = eventlog::testing::postgres(stringify!($name)).await {
+                    super::$name(&database).await;
+                }
+            }
+        }
+    )*};
+}
+
+fn event(event_type: &str, n: i64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        schema_version: 1,
+        data: serde_json::json!({ "n": n }),
+    }
+}
+
+fn metadata() -> Metadata {
+    Metadata {
+        company_id: Some(Uuid::now_v7()),
+        actor: Actor::operator(),
+        correlation_id: Uuid::now_v7(),
+        causation_id: None,
+        request_id: Some("test-request".to_owned()),
+        recorded_at: Utc::now(),
+    }
+}
+
+fn write(stream_id: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest {
+        writes: vec![StreamWrite { stream_id: stream_id.to_owned(), expected, events }],
+        claims: Vec::new(),
+        metadata: metadata(),
+        idempotency: None,
+    }
+}
+
+fn with_claims(mut request: AppendRequest, claims: &[ClaimChange]) -> AppendRequest {
+    let owner = request.writes[0].stream_id.clone();
+    request.claims = claims
+        .iter()
+        .map(|change| ClaimRequest { owner_stream: owner.clone(), change: change.clone() })
+        .collect();
+    request
+}
+
+fn new_stream() -> String {
+    format!("test-{}", Uuid::now_v7())
+}
+
+/// Everything `read_all` gives from the start, once it reaches the last event this process
+/// appended. On Postgres a committed event becomes readable once every older transaction of
+/// the whole server has ended (other tests' too), so this waits for that, within a deadline.
+async fn read_everything(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
+    let head = *log.subscribe().borrow();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = read_from_start(log).await;
+        let reached = all.iter().any(|e| e.position == head);
+        if reached || std::time::Instant::now() > deadline {
+            return all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+async fn read_from_start(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
+    let mut all = Vec::new();
+    let mut after = Checkpoint::START;
+    loop {
+        let page = log.read_all(after, 100).await.expect("read_all");
+        let Some(last) = page.last() else { return all };
+        after = last.checkpoint;
+        all.extend(page);
+    }
+}
+
+on_every_backend!(
+    appended_events_read_back_in_version_order_with_their_metadata,
+    a_version_conflict_is_an_error_and_writes_nothing,
+    a_taken_claim_refuses_the_whole_request_until_it_is_released,
+    releasing_and_taking_the_same_key_in_one_request_keeps_it,
+    of_sixteen_concurrent_claims_of_one_key_exactly_one_wins,
+    concurrent_appends_keep_every_stream_gap_free_and_read_all_complete,
+    an_idempotency_key_is_accepted_once_and_keeps_its_reply,
+    one_request_writes_several_streams_atomically,
+    the_database_refuses_to_change_or_remove_stored_events,
+);
+
+async fn appended_events_read_back_in_version_order_with_their_metadata(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let stream = new_stream();
+        let request = write(&stream, ExpectedVersion::Exact(0), vec![event("A", 1), event("B", 2)]);
+        let sent_metadata = request.metadata.clone();
+        let appended = log.append(request).await.expect("first append");
+        assert_eq!(appended.streams[0].version, 2);
+        let positions: Vec<i64> = appended.streams[0].events.iter().map(|e| e.position).collect();
+        assert!(positions[0] < positions[1], "positions grow: {positions:?}");
+        log.append(write(&stream, ExpectedVersion::Exact(2), vec![event("C", 3)]))
+            .await
+            .expect("second append");
+
+        let events = log.read_stream(&stream, 0).await.expect("read_stream");
+        let summary: Vec<(i64, &str, serde_json::Value)> =
+            events.iter().map(|e| (e.version, e.event_type.as_str(), e.data.clone())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, "A", serde_json::json!({"n": 1})),
+                (2, "B", serde_json::json!({"n": 2})),
+                (3, "C", serde_json::json!({"n": 3}))
+            ]
+        );
+        let stored = &events[0].metadata;
+        assert_eq!(stored.company_id, sent_metadata.company_id);
+        assert_eq!(stored.correlation_id, sent_metadata.correlation_id);
+        assert_eq!(stored.request_id.as_deref(), Some("test-request"));
+        assert_eq!(stored.actor, Actor::operator());
+        assert_eq!(log.read_stream(&stream, 2).await.expect("tail").len(), 1);
+    }
+}
+
+async fn a_version_conflict_is_an_error_and_writes_nothing(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let stream = new_stream();
+        log.append(write(&stream, ExpectedVersion::Exact(0), vec![event("A", 1)])).await.expect("create");
+        let refused = with_claims(
+            write(&stream, ExpectedVersion::Exact(0), vec![event("B", 2)]),
+            &[ClaimChange::Acquire(format!("k:{stream}"))],
+        );
+        match log.append(refused).await {
+            Err(AppendError::VersionConflict { expected: 0, actual: 1, .. }) => {}
+            other => panic!("expected a version conflict, got {other:?}"),
+        }
+        assert_eq!(log.read_stream(&stream, 0).await.expect("read").len(), 1);
+        // The refused request's claim was not kept either.
+        let other = new_stream();
+        log.append(with_claims(
+            write(&other, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(format!("k:{stream}"))],
+        ))
+        .await
+        .expect("the claim is still free");
+    }
+}
+
+async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let key = format!("username:{}", Uuid::now_v7());
+        let (first, second) = (new_stream(), new_stream());
+        log.append(with_claims(
+            write(&first, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(key.clone())],
+        ))
+        .await
+        .expect("first claim");
+        let other_key = format!("email:{}", Uuid::now_v7());
+        let refused = with_claims(
+            write(&second, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(other_key.clone()), ClaimChange::Acquire(key.clone())],
+        );
+        match log.append(refused).await {
+            Err(AppendError::ClaimTaken { key: taken }) => assert_eq!(taken, key),
+            other => panic!("expected ClaimTaken, got {other:?}"),
+        }
+        assert!(log.read_stream(&second, 0).await.expect("read").is_empty(), "refused events were written");
+
+        // The first owner releases the key; now the second takes both keys.
+        log.append(with_claims(
+            write(&first, ExpectedVersion::Exact(1), vec![event("Deleted", 2)]),
+            &[ClaimChange::Release(key.clone())],
+        ))
+        .await
+        .expect("release");
+        log.append(with_claims(
+            write(&second, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(other_key), ClaimChange::Acquire(key)],
+        ))
+        .await
+        .expect("the released key and the other one are free");
+    }
+}
+
+async fn releasing_and_taking_the_same_key_in_one_request_keeps_it(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let key = format!("email:{}", Uuid::now_v7());
+        let stream = new_stream();
+        log.append(with_claims(
+            write(&stream, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(key.clone())],
+        ))
+        .await
+        .expect("claim");
+        log.append(with_claims(
+            write(&stream, ExpectedVersion::Exact(1), vec![event("B", 2)]),
+            &[ClaimChange::Release(key.clone()), ClaimChange::Acquire(key.clone())],
+        ))
+        .await
+        .expect("release and take again");
+        let thief = with_claims(
+            write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]),
+            &[ClaimChange::Acquire(key)],
+        );
+        assert!(
+            matches!(log.append(thief).await, Err(AppendError::ClaimTaken { .. })),
+            "the key is still held"
+        );
+    }
+}
+
+async fn of_sixteen_concurrent_claims_of_one_key_exactly_one_wins(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let key = format!("username:{}", Uuid::now_v7());
+        let attempts = (0..16).map(|_| {
+            let log = Arc::clone(&log);
+            let request = with_claims(
+                write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]),
+                &[ClaimChange::Acquire(key.clone())],
+            );
+            tokio::spawn(async move { log.append(request).await })
+        });
+        let mut won = 0;
+        let mut taken = 0;
+        for attempt in attempts {
+            match attempt.await.expect("task") {
+                Ok(_) => won += 1,
+                Err(AppendError::ClaimTaken { .. }) => taken += 1,
+                Err(other) => panic!("unexpected error {other}"),
+            }
+        }
+        assert_eq!((won, taken), (1, 15));
+        assert_eq!(read_everything(log.as_ref()).await.len(), 1, "only the winner's event is stored");
+    }
+}
+
+async fn concurrent_appends_keep_every_stream_gap_free_and_read_all_complete(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let streams: Vec<String> = (0..8).map(|_| new_stream()).collect();
+        let mut tasks = Vec::new();
+        for round in 0..25 {
+            for stream in &streams {
+                let log = Arc::clone(&log);
+                let request = write(stream, ExpectedVersion::Any, vec![event("Tick", round)]);
+                tasks.push(tokio::spawn(async move { log.append(request).await }));
+            }
+        }
+        for task in tasks {
+            task.await.expect("task").expect("append with Any never conflicts");
+        }
+        for stream in &streams {
+            let versions: Vec<i64> =
+                log.read_stream(stream, 0).await.expect("read").iter().map(|e| e.version).collect();
+            assert_eq!(versions, (1..=25).collect::<Vec<_>>(), "versions of {stream}");
+        }
+        let all = read_everything(log.as_ref()).await;
+        assert_eq!(all.len(), 200);
+        let mut positions: Vec<i64> = all.iter().map(|e| e.position).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        assert_eq!(positions.len(), 200, "read_all returned an event twice");
+    }
+}
+
+async fn an_idempotency_key_is_accepted_once_and_keeps_its_reply(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let idempotency = Idempotency {
+            scope: "operator:Test".to_owned(),
+            key: "key-1".to_owned(),
+            request_hash: "h1".to_owned(),
+        };
+        let mut first = write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]);
+        first.idempotency = Some(idempotency.clone());
+        let appended = log.append(first).await.expect("first");
+        let mut retry = write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]);
+        retry.idempotency = Some(idempotency);
+        assert!(matches!(log.append(retry).await, Err(AppendError::IdempotencyKeyUsed)));
+        let stored = log.idempotent_reply("operator:Test", "key-1").await.expect("lookup").expect("stored");
+        assert_eq!(stored.reply, appended);
+        assert_eq!(stored.request_hash, "h1");
+        assert!(log.idempotent_reply("operator:Other", "key-1").await.expect("lookup").is_none());
+        assert_eq!(read_everything(log.as_ref()).await.len(), 1);
+    }
+}
+
+async fn one_request_writes_several_streams_atomically(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let (fresh, existing) = (new_stream(), new_stream());
+        log.append(write(&existing, ExpectedVersion::Exact(0), vec![event("A", 1)])).await.expect("setup");
+        let mut request = write(&fresh, ExpectedVersion::Exact(0), vec![event("A", 1)]);
+        request.writes.push(StreamWrite {
+            stream_id: existing.clone(),
+            expected: ExpectedVersion::Exact(0),
+            events: vec![event("B", 2)],
+        });
+        assert!(matches!(log.append(request).await, Err(AppendError::VersionConflict { .. })));
+        assert!(log.read_stream(&fresh, 0).await.expect("read").is_empty(), "half a request was written");
+    }
+}
+
+async fn the_database_refuses_to_change_or_remove_stored_events(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let database = db.database.clone();
+    {
+        log.append(write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]))
+            .await
+            .expect("append");
+        for statement in ["update events set event_type = 'Forged'", "delete from events"] {
+            let outcome = match &database {
+                Database::Sqlite { write, .. } => sqlx::query(statement).execute(write).await.map(|_| ()),
+                Database::Postgres(pool) => sqlx::query(statement).execute(pool).await.map(|_| ()),
+            };
+            let error = outcome.expect_err(statement);
+            assert!(error.to_string().contains("append-only"), "{statement}: {error}");
+        }
+        assert_eq!(read_everything(log.as_ref()).await[0].event_type, "A");
+    }
+}
+
+/// A writer holds its transaction open while a later one commits: the reader must not move
+/// past the open one's event (it would never see it), and must see both once it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_neither_skips_a_late_commit_nor_waits_for_ever() {
+    let Some(db) = testing::postgres("a_reader_neither_skips_a_late_commit_nor_waits_for_ever").await else {
+        return;
+    };
+    let Database::Postgres(pool) = &db.database else { unreachable!("postgres() gives Postgres") };
+    let log = db.database.event_log();
+    let mut slow = pool.begin().await.expect("begin");
+    let slow_position: i64 = sqlx::query_scalar(
+        "insert into events (stream_id, version, event_id, event_type, schema_version, data, actor_kind, \
+         correlation_id, recorded_at) values ('slow-1', 1, $1, 'Slow', 1, '{}', 'SYSTEM', $1, now()) \
+         returning position",
+    )
+    .bind(Uuid::now_v7())
+    .fetch_one(&mut *slow)
+    .await
+    .expect("insert in the slow transaction");
+
+    let fast = log.append(write(&new_stream(), ExpectedVersion::Exact(0), vec![event("Fast", 1)])).await;
+    let fast_position = fast.expect("fast append").last_position().expect("a position");
+    assert!(fast_position > slow_position, "the later writer got the later position");
+
+    let seen = read_from_start(log.as_ref()).await;
+    assert!(
+        seen.is_empty(),
+        "the reader went past the open transaction: it saw {:?}",
+        seen.iter().map(|e| &e.event_type).collect::<Vec<_>>()
+    );
+
+    slow.commit().await.expect("commit the slow transaction");
+    let seen = read_everything(log.as_ref()).await;
+    let types: Vec<&str> = seen.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, vec!["Slow", "Fast"], "both events, in commit (transaction) order");
+    assert_eq!(
+        log.read_all(seen[0].checkpoint, 10).await.expect("resume").len(),
+        1,
+        "resuming after the first gives exactly the second"
+    );
+}
