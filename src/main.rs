@@ -1,1 +1,279 @@
-fn main() {}
+//! `portal`: the one binary. It wires the event log, the projectors, the command API and the
+//! GraphQL API together, and runs the operator's commands.
+
+mod bench;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use clap::{Args, Parser, Subcommand};
+use command_api::CommandApi;
+use eventlog::Database;
+use projections::ReadModel;
+
+#[derive(Parser)]
+#[command(
+    name = "portal",
+    version,
+    about = "Event-sourced identity and access backend for a customer portal"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the portal: commands, projections and GraphQL on one port.
+    Serve(ServeArgs),
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Measures command throughput and rebuild speed (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Replays the whole event log into the read models, in one transaction per read model.
+    Rebuild {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Which read model: users, roles, companies, or all.
+        #[arg(long, default_value = "all")]
+        read_model: String,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Where the embedded database and the operator token live.
+    #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./portal-data")]
+    data_dir: PathBuf,
+    /// A `postgres://` URL; without it the data lives in SQLite at <data-dir>/portal.db.
+    #[arg(long, env = "PORTAL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// NATS server for event publishing (not available yet: the server refuses to start with it).
+    #[arg(long, env = "PORTAL_NATS_URL")]
+    nats_url: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PORTAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Projections { command: ProjectionsCommand::Rebuild { store, read_model } } => {
+                rebuild(store, &read_model).await
+            }
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}
+
+/// An open store, and (for SQLite) the lock that keeps a second process off its files.
+pub struct OpenStore {
+    pub database: Database,
+    _lock: Option<std::fs::File>,
+}
+
+/// Opens and migrates the store the arguments name.
+pub async fn open_store(store: &StoreArgs) -> anyhow::Result<OpenStore> {
+    std::fs::create_dir_all(&store.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", store.data_dir.display()))?;
+    let (database, lock) = match &store.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let database = Database::connect_postgres(url).await.context("cannot connect to Postgres")?;
+            (database, None)
+        }
+        Some(_) => {
+            bail!("--database-url must be a postgres:// URL (without it, SQLite in --data-dir is used)")
+        }
+        None => {
+            let lock = lock_data_dir(&store.data_dir)?;
+            let database = Database::open_sqlite(&store.data_dir.join("portal.db"))
+                .await
+                .context("cannot open the SQLite database")?;
+            (database, Some(lock))
+        }
+    };
+    database.migrate().await.context("cannot apply the database migrations")?;
+    Ok(OpenStore { database, _lock: lock })
+}
+
+/// SQLite serves one process: a second `portal` on the same data directory is refused.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("portal.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!("another portal process is using {} (stop it first)", data_dir.display())
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error).context("cannot lock the data directory"),
+    }
+}
+
+/// `PORTAL_OPERATOR_TOKEN`, or the token stored in `<data-dir>/operator-token`, generated
+/// (and printed, once) on first start.
+fn operator_token(data_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("PORTAL_OPERATOR_TOKEN") {
+        if token.trim().len() < 16 {
+            bail!("PORTAL_OPERATOR_TOKEN must be at least 16 characters");
+        }
+        return Ok(token.trim().to_owned());
+    }
+    let path = data_dir.join("operator-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        println!("operator token: stored in {}", path.display());
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|error| anyhow::anyhow!("no randomness for a token: {error}"))?;
+    let token = hex::encode(bytes);
+    write_private(&path, &token)
+        .with_context(|| format!("cannot store the operator token in {}", path.display()))?;
+    println!("operator token (stored in {}): {token}", path.display());
+    Ok(token)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.nats_url.is_some() {
+        bail!("--nats-url: publishing to NATS is not available in this version yet; start without it");
+    }
+    let store = open_store(&args.store).await?;
+    let token = operator_token(&args.store.data_dir)?;
+    let database = store.database.clone();
+    let log = database.event_log();
+    let progress = projections::spawn_all(database.clone(), Arc::clone(&log));
+
+    let commands = Arc::new(CommandApi::new(Arc::clone(&log), &token));
+    let authenticator = Arc::clone(&commands);
+    let graphql = query_api::GraphqlState {
+        schema: query_api::schema(database.clone(), Arc::clone(&log)),
+        log: Arc::clone(&log),
+        progress,
+        authenticate: Arc::new(move |headers| authenticator.authenticate(headers).is_ok()),
+    };
+    let app = Router::new()
+        .merge(command_api::router(commands))
+        .merge(query_api::router(graphql))
+        .route("/healthz", get(|| async { StatusCode::OK }))
+        .route(
+            "/readyz",
+            get(move || {
+                let database = database.clone();
+                async move {
+                    match database.ping().await {
+                        Ok(()) => (StatusCode::OK, "ready"),
+                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer"),
+                    }
+                }
+            }),
+        )
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    let backend = match args.store.database_url {
+        Some(_) => "Postgres".to_owned(),
+        None => format!("SQLite in {}", args.store.data_dir.display()),
+    };
+    println!("portal listening on http://{address} ({backend})");
+    std::io::stdout().flush()?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Let in-flight appends finish before the stores close.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.database.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return interrupt.await.unwrap_or(()),
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}
+
+async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> {
+    let models: Vec<ReadModel> = match read_model {
+        "all" => ReadModel::ALL.to_vec(),
+        name => vec![ReadModel::parse(name).with_context(|| {
+            format!("--read-model: unknown read model {name:?} (users, roles, companies or all)")
+        })?],
+    };
+    let store = open_store(&store_args).await?;
+    let log = store.database.event_log();
+    for model in models {
+        let mut last_printed = 0;
+        let report = projections::rebuild(&store.database, log.as_ref(), model, |count| {
+            if count - last_printed >= 10_000 {
+                eprintln!("  {}: {count} events replayed", model.name());
+                last_printed = count;
+            }
+        })
+        .await?;
+        let rate = report.events as f64 / report.elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "rebuilt {}: {} events in {:.2} s ({rate:.0} events/s)",
+            model.name(),
+            report.events,
+            report.elapsed.as_secs_f64()
+        );
+    }
+    store.database.close().await;
+    Ok(())
+}

@@ -1,1 +1,313 @@
+//! The HTTP API for commands: `POST /commands/{CommandType}`.
+//!
+//! A request is authenticated, decoded, decided by the domain against cached aggregates, and
+//! appended to the event log with its metadata (actor, request id, correlation id). Refusals
+//! become the error body of CONTRACT.md; nothing is written for a refused command.
+//!
+//! Must not: write SQL, read read models, or decide business rules itself.
 
+mod cache;
+pub mod commands;
+mod error;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use domain::{Actor, Context};
+use eventlog::{AppendError, AppendRequest, EventLog, Idempotency, Metadata};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use cache::Aggregates;
+pub use commands::{COMMAND_TYPES, Reply};
+pub use error::ApiError;
+
+/// Largest command body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// Attempts of a command whose target another writer changed meanwhile (without `If-Match`).
+const ATTEMPTS: usize = 5;
+
+pub struct CommandApi {
+    aggregates: Aggregates,
+    operator_token_digest: [u8; 32],
+}
+
+impl CommandApi {
+    pub fn new(log: Arc<dyn EventLog>, operator_token: &str) -> Self {
+        CommandApi {
+            aggregates: Aggregates::new(log),
+            operator_token_digest: digest(operator_token.as_bytes()),
+        }
+    }
+
+    /// Who the bearer token belongs to.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        // Comparing digests keeps the comparison's time independent of the token's prefix.
+        if digest(token.trim().as_bytes()) == self.operator_token_digest {
+            Ok(Actor::operator())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    /// Runs one command as `actor`; the in-process entry point the HTTP handler and the
+    /// benchmark share.
+    pub async fn execute(
+        &self,
+        command_type: &str,
+        body: serde_json::Value,
+        request: RequestInfo,
+    ) -> Result<Outcome, ApiError> {
+        if !COMMAND_TYPES.contains(&command_type) {
+            return Err(ApiError::UnknownCommand(command_type.to_owned()));
+        }
+        let idempotency = request.idempotency_key.as_ref().map(|key| Idempotency {
+            scope: format!(
+                "{}:{}:{command_type}",
+                request.actor.kind.as_str(),
+                request.actor.id.unwrap_or_default()
+            ),
+            key: key.clone(),
+            request_hash: hex::encode(digest(format!("{command_type}\n{body}").as_bytes())),
+        });
+        if let Some(idempotency) = &idempotency {
+            if let Some(replayed) = self.replay(idempotency).await? {
+                return Ok(replayed);
+            }
+        }
+        let context = Context { actor: request.actor.clone(), now: Utc::now() };
+        let log = self.aggregates.log.as_ref();
+        for attempt in 1..=ATTEMPTS {
+            let decision =
+                commands::decide(&self.aggregates, command_type, body.clone(), &context, request.if_match)
+                    .await?;
+            if decision.writes.is_empty() {
+                return Ok(Outcome {
+                    reply: Reply {
+                        id: decision.target_id,
+                        stream_id: decision.target_stream,
+                        version: decision.version,
+                        position: decision.position,
+                        events: Vec::new(),
+                    },
+                    replayed: false,
+                });
+            }
+            let append = AppendRequest {
+                writes: decision.writes,
+                claims: decision.claims,
+                metadata: Metadata {
+                    company_id: decision.company_id,
+                    actor: request.actor.clone(),
+                    correlation_id: request.correlation_id,
+                    causation_id: None,
+                    request_id: Some(request.request_id.clone()),
+                    recorded_at: context.now,
+                },
+                idempotency: idempotency.clone(),
+            };
+            match log.append(append).await {
+                Ok(appended) => {
+                    (decision.remember)(&self.aggregates, &appended);
+                    let reply = Reply::from_appended(&appended).ok_or(ApiError::Internal)?;
+                    return Ok(Outcome { reply, replayed: false });
+                }
+                Err(AppendError::VersionConflict { .. })
+                    if request.if_match.is_none() && attempt < ATTEMPTS =>
+                {
+                    // Another writer got there first: decide again on the stream as it is now.
+                    if let Some((_, id)) = domain::parse_stream_id(&decision.target_stream) {
+                        self.refresh(&decision.target_stream, id).await?;
+                    }
+                }
+                Err(AppendError::IdempotencyKeyUsed) => {
+                    // The same request, sent twice at once: answer as the first one was answered.
+                    if let Some(idempotency) = &idempotency {
+                        if let Some(replayed) = self.replay(idempotency).await? {
+                            return Ok(replayed);
+                        }
+                    }
+                    return Err(ApiError::IdempotencyKeyReused);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ApiError::Unavailable)
+    }
+
+    async fn refresh(&self, stream_id: &str, id: Uuid) -> Result<(), ApiError> {
+        let log = self.aggregates.log.as_ref();
+        match stream_id.split_once('-').map(|(category, _)| category) {
+            Some(domain::user::CATEGORY) => self.aggregates.users.refresh(log, id).await.map(drop),
+            Some(domain::role::CATEGORY) => self.aggregates.roles.refresh(log, id).await.map(drop),
+            Some(domain::company::CATEGORY) => self.aggregates.companies.refresh(log, id).await.map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    async fn replay(&self, idempotency: &Idempotency) -> Result<Option<Outcome>, ApiError> {
+        let Some(stored) = self.aggregates.log.idempotent_reply(&idempotency.scope, &idempotency.key).await?
+        else {
+            return Ok(None);
+        };
+        if stored.request_hash != idempotency.request_hash {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        let reply = Reply::from_appended(&stored.reply).ok_or(ApiError::Internal)?;
+        Ok(Some(Outcome { reply, replayed: true }))
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Who sent a command and how: everything besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    pub actor: Actor,
+    pub request_id: String,
+    pub correlation_id: Uuid,
+    pub idempotency_key: Option<String>,
+    pub if_match: Option<i64>,
+}
+
+impl RequestInfo {
+    /// A request with fresh ids, as the operator: for in-process callers.
+    pub fn operator() -> Self {
+        let id = Uuid::now_v7();
+        RequestInfo {
+            actor: Actor::operator(),
+            request_id: id.to_string(),
+            correlation_id: id,
+            idempotency_key: None,
+            if_match: None,
+        }
+    }
+}
+
+pub struct Outcome {
+    pub reply: Reply,
+    pub replayed: bool,
+}
+
+pub fn router(api: Arc<CommandApi>) -> Router {
+    Router::new()
+        .route("/commands/{command_type}", post(post_command))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(api)
+}
+
+#[tracing::instrument(skip_all, fields(command = %command_type))]
+async fn post_command(
+    State(api): State<Arc<CommandApi>>,
+    Path(command_type): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request_id = request_id(&headers);
+    let mut response = match handle(&api, &command_type, &headers, body, &request_id).await {
+        Ok(outcome) => {
+            let etag = HeaderValue::from_str(&format!("\"{}\"", outcome.reply.version));
+            let mut response = (StatusCode::OK, axum::Json(&outcome.reply)).into_response();
+            if let Ok(etag) = etag {
+                response.headers_mut().insert(header::ETAG, etag);
+            }
+            if outcome.replayed {
+                response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn handle(
+    api: &Arc<CommandApi>,
+    command_type: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    request_id: &str,
+) -> Result<Outcome, ApiError> {
+    let actor = api.authenticate(headers)?;
+    if !COMMAND_TYPES.contains(&command_type) {
+        return Err(ApiError::UnknownCommand(command_type.to_owned()));
+    }
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
+        _ => ApiError::MalformedJson(rejection.body_text()),
+    })?;
+    let body: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    if !body.is_object() {
+        return Err(ApiError::MalformedJson("the body must be a JSON object".to_owned()));
+    }
+    let request = RequestInfo {
+        actor,
+        request_id: request_id.to_owned(),
+        correlation_id: Uuid::parse_str(request_id).unwrap_or_else(|_| Uuid::now_v7()),
+        idempotency_key: idempotency_key(headers)?,
+        if_match: if_match(headers)?,
+    };
+    // Run detached: a client that hangs up mid-command must not stop it between its append
+    // and the caches that remember it.
+    let api = Arc::clone(api);
+    let command_type = command_type.to_owned();
+    tokio::spawn(async move { api.execute(&command_type, body, request).await })
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+/// The client's `X-Request-Id` when it is sensible, or a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.len() <= 200 && id.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::now_v7().to_string())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().map_err(|_| ApiError::InvalidHeader {
+        header: "Idempotency-Key",
+        problem: "must be visible ASCII".to_owned(),
+    })?;
+    if key.is_empty() || key.len() > 200 {
+        return Err(ApiError::InvalidHeader {
+            header: "Idempotency-Key",
+            problem: "must be 1 to 200 characters".to_owned(),
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// `If-Match: "3"` (or `3`, or a weak `W/"3"`): the version the client expects the target at.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let invalid = || ApiError::InvalidHeader {
+        header: "If-Match",
+        problem: "must be the stream version from an ETag, e.g. \"3\"".to_owned(),
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+    text.parse::<i64>().ok().filter(|version| *version >= 0).map(Some).ok_or_else(invalid)
+}

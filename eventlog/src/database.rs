@@ -107,3 +107,26 @@ impl Database {
         }
     }
 }
+
+/// Runs the same sqlx code against whichever pool `database` holds: `$pool` is bound to the
+/// SQLite read pool or to the Postgres pool, and the body is compiled once per backend.
+#[macro_export]
+macro_rules! with_reader {
+    ($database:expr, |$pool:ident| $body:expr) => {
+        match $database {
+            $crate::Database::Sqlite { read: $pool, .. } => $body,
+            $crate::Database::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like [`with_reader!`], with the pool that may write (SQLite's single write connection).
+#[macro_export]
+macro_rules! with_writer {
+    ($database:expr, |$pool:ident| $body:expr) => {
+        match $database {
+            $crate::Database::Sqlite { write: $pool, .. } => $body,
+            $crate::Database::Postgres($pool) => $body,
+        }
+    };
+}

@@ -1,1 +1,369 @@
+//! The GraphQL API over the read models and the event log.
+//!
+//! The schema is built by [`schema`]; the transport ([`router`]) only authenticates, applies
+//! `X-Portal-Min-Position` (read-your-writes), and hands the request over. The SDL is a
+//! committed artifact (`schemas/graphql/schema.snap`) that a snapshot test keeps current.
+//!
+//! Must not: write anything, or read a read-model table with SQL of its own (that lives in
+//! `projections::read`).
 
+mod loaders;
+mod types;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{
+    Context, EmptyMutation, EmptySubscription, ErrorExtensions, ID, InputObject, Object, Result,
+};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use domain::EventPayload as _;
+use eventlog::{AuditQuery, Checkpoint, Database, EventLog};
+use projections::Progress;
+use projections::read::{Row, UserQuery};
+use uuid::Uuid;
+
+use crate::loaders::{CompanyLoader, RoleLoader};
+pub use crate::types::*;
+
+pub type PortalSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// Longest a query waits for the read models to reach `X-Portal-Min-Position`.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+/// What resolvers read from.
+pub struct QueryState {
+    pub database: Database,
+    pub log: Arc<dyn EventLog>,
+}
+
+/// Builds the schema with its limits; the same function serves the server and the SDL test.
+pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
+    async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
+        .data(DataLoader::new(RoleLoader(database.clone()), tokio::spawn))
+        .data(DataLoader::new(CompanyLoader(database.clone()), tokio::spawn))
+        .data(QueryState { database, log })
+        .limit_depth(12)
+        .limit_complexity(5_000)
+        .finish()
+}
+
+/// The GraphQL error for bad input: `extensions.code = BAD_USER_INPUT`.
+pub(crate) fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+}
+
+/// A failure of ours: logged in full, reported without details.
+pub(crate) fn internal(error: impl std::fmt::Display) -> async_graphql::Error {
+    tracing::error!(%error, "query failed");
+    async_graphql::Error::new("internal error").extend_with(|_, e| e.set("code", "INTERNAL_SERVER_ERROR"))
+}
+
+fn parse_id(id: &ID, argument: &str) -> Result<Uuid> {
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| bad_input(format!("{argument}: {:?} is not a UUID", id.as_str())))
+}
+
+fn page_size(first: Option<i32>) -> Result<i64> {
+    match first.map(i64::from) {
+        None => Ok(DEFAULT_PAGE),
+        Some(first) if (1..=MAX_PAGE).contains(&first) => Ok(first),
+        Some(first) => Err(bad_input(format!("first: must be between 1 and {MAX_PAGE}, got {first}"))),
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct UserFilter {
+    pub approved: Option<bool>,
+    /// Suspended now (a suspension whose end has passed does not count).
+    pub suspended: Option<bool>,
+    pub role_id: Option<ID>,
+    /// Case-insensitive text found in the username, first or last name, or email.
+    pub search: Option<String>,
+    /// Deleted users are left out unless this is true.
+    #[graphql(default = false)]
+    pub include_deleted: bool,
+}
+
+#[derive(InputObject, Default)]
+pub struct AuditFilter {
+    pub stream_id: Option<String>,
+    /// Events of this user's stream.
+    pub user_id: Option<ID>,
+    /// Events recorded for this company (its own, its users' and its roles').
+    pub company_id: Option<ID>,
+    /// Events caused by this actor.
+    pub actor_id: Option<ID>,
+    pub event_types: Option<Vec<String>>,
+    /// Recorded at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    async fn user(&self, context: &Context<'_>, id: ID) -> Result<Option<User>> {
+        let id = parse_id(&id, "id")?;
+        let state = context.data::<QueryState>()?;
+        let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        Ok(rows.into_iter().next().map(|row| User { row: Arc::new(row), at: Utc::now() }))
+    }
+
+    /// Users in id order (creation order), optionally of one company and filtered.
+    async fn users(
+        &self,
+        context: &Context<'_>,
+        company_id: Option<ID>,
+        filter: Option<UserFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<UserConnection> {
+        let state = context.data::<QueryState>()?;
+        let filter = filter.unwrap_or_default();
+        let query = UserQuery {
+            company_id: company_id.as_ref().map(|id| parse_id(id, "companyId")).transpose()?,
+            approved: filter.approved,
+            suspended: filter.suspended,
+            role_id: filter.role_id.as_ref().map(|id| parse_id(id, "filter.roleId")).transpose()?,
+            search: filter.search,
+            include_deleted: filter.include_deleted,
+        };
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(decode_user_cursor).transpose()?;
+        let now = Utc::now();
+        let mut rows = projections::read::users_page(&state.database, &query, after, limit + 1, now)
+            .await
+            .map_err(internal)?;
+        let total_count =
+            projections::read::users_count(&state.database, &query, now).await.map_err(internal)?;
+        let has_next_page = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<UserEdge> = rows
+            .into_iter()
+            .map(|row| UserEdge { cursor: user_cursor(row.id), node: User { row: Arc::new(row), at: now } })
+            .collect();
+        let end_cursor = edges.last().map(|edge| edge.cursor.clone());
+        Ok(UserConnection { total_count, edges, page_info: PageInfo { has_next_page, end_cursor } })
+    }
+
+    async fn role(&self, context: &Context<'_>, id: ID) -> Result<Option<Role>> {
+        role_by_id(context, parse_id(&id, "id")?).await
+    }
+
+    /// The company's roles that are not deleted, by name.
+    async fn roles(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Role>> {
+        let state = context.data::<QueryState>()?;
+        let company_id = parse_id(&company_id, "companyId")?;
+        let rows =
+            projections::read::roles_of_company(&state.database, company_id).await.map_err(internal)?;
+        Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
+    }
+
+    async fn company(&self, context: &Context<'_>, id: ID) -> Result<Option<Company>> {
+        company_by_id(context, parse_id(&id, "id")?).await
+    }
+
+    /// The event log itself, filtered, in commit order: the audit trail.
+    async fn audit_trail(
+        &self,
+        context: &Context<'_>,
+        filter: Option<AuditFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<AuditConnection> {
+        let state = context.data::<QueryState>()?;
+        let filter = filter.unwrap_or_default();
+        let user_stream = filter
+            .user_id
+            .as_ref()
+            .map(|id| parse_id(id, "filter.userId").map(|id| domain::stream_id(domain::user::CATEGORY, id)))
+            .transpose()?;
+        let stream_id = match (filter.stream_id, user_stream) {
+            (Some(stream), Some(user)) if stream != user => {
+                return Err(bad_input("filter: streamId and userId name different streams"));
+            }
+            (stream, user) => stream.or(user),
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to) {
+            if from > to {
+                return Err(bad_input("filter: from must not be after to"));
+            }
+        }
+        let limit = page_size(first)?;
+        let query = AuditQuery {
+            stream_id,
+            company_id: filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?,
+            actor_id: filter.actor_id.as_ref().map(|id| parse_id(id, "filter.actorId")).transpose()?,
+            event_types: filter.event_types,
+            from: filter.from,
+            to: filter.to,
+            after: match after.as_deref() {
+                Some(cursor) => Checkpoint::from_str(cursor).map_err(|problem| {
+                    bad_input(format!("after: {cursor:?} is not a cursor from this API ({problem})"))
+                })?,
+                None => Checkpoint::START,
+            },
+            limit: limit + 1,
+        };
+        let mut events = state.log.audit(&query).await.map_err(internal)?;
+        let has_next_page = events.len() as i64 > limit;
+        events.truncate(limit as usize);
+        let edges: Vec<AuditEdge> = events
+            .into_iter()
+            .map(|event| AuditEdge { cursor: event.checkpoint.to_string(), node: audit_entry(event) })
+            .collect();
+        let end_cursor = edges.last().map(|edge| edge.cursor.clone());
+        Ok(AuditConnection { edges, page_info: PageInfo { has_next_page, end_cursor } })
+    }
+
+    /// The user as they were at `at`: their events up to that instant, folded with the same
+    /// `evolve` the write side uses. `null` if the user did not exist yet.
+    async fn user_as_of(&self, context: &Context<'_>, id: ID, at: DateTime<Utc>) -> Result<Option<User>> {
+        let state = context.data::<QueryState>()?;
+        let id = parse_id(&id, "id")?;
+        let stream_id = domain::stream_id(domain::user::CATEGORY, id);
+        let events = state.log.read_stream_until(&stream_id, at).await.map_err(internal)?;
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
+        let mut user_state = domain::user::State::default();
+        for event in &events {
+            let payload =
+                domain::user::Event::from_stored(&event.event_type, &event.data).map_err(internal)?;
+            user_state = domain::user::evolve(user_state, &payload);
+        }
+        let row = Row {
+            id,
+            state: user_state,
+            version: last.version,
+            created_at: first.metadata.recorded_at,
+            updated_at: last.metadata.recorded_at,
+        };
+        Ok(Some(User { row: Arc::new(row), at }))
+    }
+}
+
+fn user_cursor(id: Uuid) -> String {
+    format!("user:{id}")
+}
+
+fn decode_user_cursor(cursor: &str) -> Result<Uuid> {
+    cursor
+        .strip_prefix("user:")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| bad_input(format!("after: {cursor:?} is not a cursor from this API")))
+}
+
+fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
+    let metadata = event.metadata;
+    AuditEntry {
+        position: event.position,
+        event_id: ID(event.event_id.to_string()),
+        stream_id: event.stream_id,
+        version: event.version,
+        event_type: event.event_type,
+        occurred_at: metadata.recorded_at,
+        actor: AuditActor {
+            kind: metadata.actor.kind.into(),
+            id: metadata.actor.id.map(|id| ID(id.to_string())),
+        },
+        company_id: metadata.company_id.map(|id| ID(id.to_string())),
+        correlation_id: ID(metadata.correlation_id.to_string()),
+        causation_id: metadata.causation_id.map(|id| ID(id.to_string())),
+        request_id: metadata.request_id,
+        schema_version: event.schema_version,
+        data: async_graphql::Json(event.data),
+    }
+}
+
+/// Everything the transport needs besides the schema.
+#[derive(Clone)]
+pub struct GraphqlState {
+    pub schema: PortalSchema,
+    pub log: Arc<dyn EventLog>,
+    pub progress: Progress,
+    /// Decides whether a request's bearer token is good.
+    pub authenticate: Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>,
+}
+
+pub fn router(state: GraphqlState) -> Router {
+    Router::new().route("/graphql", get(graphiql).post(graphql)).with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}
+
+fn error_response(status: axum::http::StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    use axum::http::StatusCode;
+    if !(state.authenticate)(&headers) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "a valid bearer token is required",
+        );
+    }
+    if let Some(value) = headers.get("x-portal-min-position") {
+        let Some(position) =
+            value.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).filter(|p| *p >= 0)
+        else {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "X-Portal-Min-Position must be a position from a command's reply",
+            );
+        };
+        if position > 0 {
+            let checkpoint = match state.log.checkpoint_of(position).await {
+                Ok(Some(checkpoint)) => checkpoint,
+                Ok(None) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "BAD_USER_INPUT",
+                        &format!("X-Portal-Min-Position: no event has position {position}"),
+                    );
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot look up a position");
+                    return error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UNAVAILABLE",
+                        "the event log is unavailable",
+                    );
+                }
+            };
+            if !state.progress.wait_for(checkpoint, MIN_POSITION_WAIT).await {
+                return error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "STALE_READ",
+                    &format!(
+                        "the read models did not reach position {position} within {MIN_POSITION_WAIT:?}"
+                    ),
+                );
+            }
+        }
+    }
+    GraphQLResponse::from(state.schema.execute(request.into_inner()).await).into_response()
+}
+
+/// The SDL of the schema, as committed under `schemas/graphql/`.
+pub fn sdl(schema: &PortalSchema) -> String {
+    schema.sdl()
+}

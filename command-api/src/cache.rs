@@ -1,0 +1,112 @@
+//! Aggregates kept in memory between commands, so a command does not re-read its stream.
+//!
+//! The cache is trusted optimistically for the command's own target: if another process
+//! appended meanwhile, the append's version check fails, the stream's new events are read,
+//! and the command is decided again. Aggregates a command only looks at (the role it assigns,
+//! the company it creates a user in) are brought up to date before every use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use domain::EventPayload;
+use eventlog::EventLog;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// Entries kept per aggregate kind before the cache starts over (bounded memory).
+const CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct Loaded<S> {
+    pub state: S,
+    pub version: i64,
+    /// Position of the stream's last event (0 for a stream with none).
+    pub position: i64,
+}
+
+pub struct Cache<S, E> {
+    category: &'static str,
+    evolve: fn(S, &E) -> S,
+    entries: Mutex<HashMap<Uuid, Loaded<S>>>,
+}
+
+impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
+    pub fn new(category: &'static str, evolve: fn(S, &E) -> S) -> Self {
+        Cache { category, evolve, entries: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn stream_id(&self, id: Uuid) -> String {
+        domain::stream_id(self.category, id)
+    }
+
+    fn cached(&self, id: Uuid) -> Option<Loaded<S>> {
+        self.entries.lock().ok()?.get(&id).cloned()
+    }
+
+    fn store(&self, id: Uuid, loaded: &Loaded<S>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CAPACITY && !entries.contains_key(&id) {
+                entries.clear();
+            }
+            entries.insert(id, loaded.clone());
+        }
+    }
+
+    /// The cached aggregate, or the stream folded from the log when it is not cached.
+    pub async fn load(&self, log: &dyn EventLog, id: Uuid) -> Result<Loaded<S>, ApiError> {
+        match self.cached(id) {
+            Some(loaded) => Ok(loaded),
+            None => self.refresh(log, id).await,
+        }
+    }
+
+    /// The aggregate with every event the log has for it.
+    pub async fn refresh(&self, log: &dyn EventLog, id: Uuid) -> Result<Loaded<S>, ApiError> {
+        let mut loaded = self.cached(id).unwrap_or_default();
+        let events = log.read_stream(&self.stream_id(id), loaded.version).await?;
+        for event in &events {
+            let payload: E = event.payload().map_err(|error| {
+                tracing::error!(%error, stream = %event.stream_id, version = event.version, "undecodable event");
+                ApiError::Internal
+            })?;
+            loaded.state = (self.evolve)(std::mem::take(&mut loaded.state), &payload);
+            loaded.version = event.version;
+            loaded.position = event.position;
+        }
+        if loaded.version > 0 {
+            self.store(id, &loaded);
+        }
+        Ok(loaded)
+    }
+
+    /// Records events this process just appended, so the next command need not read them.
+    pub fn applied(&self, id: Uuid, mut loaded: Loaded<S>, events: &[E], version: i64, position: i64) {
+        for event in events {
+            loaded.state = (self.evolve)(std::mem::take(&mut loaded.state), event);
+        }
+        loaded.version = version;
+        loaded.position = position;
+        self.store(id, &loaded);
+    }
+}
+
+/// The caches of every aggregate kind.
+pub struct Aggregates {
+    pub log: Arc<dyn EventLog>,
+    pub companies: Cache<domain::company::State, domain::company::Event>,
+    pub roles: Cache<domain::role::State, domain::role::Event>,
+    pub users: Cache<domain::user::State, domain::user::Event>,
+}
+
+impl Aggregates {
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        use domain::{company, role, user};
+        Aggregates {
+            log,
+            companies: Cache::new(company::CATEGORY, company::evolve),
+            roles: Cache::new(role::CATEGORY, role::evolve),
+            users: Cache::new(user::CATEGORY, user::evolve),
+        }
+    }
+}

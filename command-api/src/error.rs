@@ -1,0 +1,180 @@
+//! The one error type of the command API: each variant documents its status and stable code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 `malformed_json`: the body is not a JSON object.
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// 400 `invalid_fields`: `details` maps each field to what is wrong with it.
+    #[error("{message}")]
+    InvalidFields { message: String, fields: Vec<(String, String)> },
+    /// 400 `invalid_header`.
+    #[error("header {header}: {problem}")]
+    InvalidHeader { header: &'static str, problem: String },
+    /// 401 `unauthorized`.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// 404 `unknown_command`.
+    #[error("there is no command named {0:?}")]
+    UnknownCommand(String),
+    /// 404 `not_found`: the target, or a referenced id (named by `field`), does not exist.
+    #[error("{what} {id} does not exist")]
+    NotFound { what: String, field: &'static str, id: String },
+    /// 409 `version_conflict`.
+    #[error("{stream_id} is at version {actual}, not {expected}")]
+    VersionConflict { stream_id: String, expected: i64, actual: i64 },
+    /// 409 `already_taken`.
+    #[error("{field} {value:?} is already taken")]
+    AlreadyTaken { field: &'static str, value: String },
+    /// 413 `payload_too_large`.
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 422 with the domain's own code.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// 422 `idempotency_key_reused`.
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    /// 503 `unavailable`: the store did not answer; nothing may have been written.
+    #[error("the event store is unavailable, try again")]
+    Unavailable,
+    /// 500 `internal`: details are logged, never sent.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::InvalidFields { .. } | ApiError::InvalidHeader { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UnknownCommand(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::VersionConflict { .. } | ApiError::AlreadyTaken { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Refused { .. } | ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidFields { .. } => "invalid_fields",
+            ApiError::InvalidHeader { .. } => "invalid_header",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::UnknownCommand(_) => "unknown_command",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::VersionConflict { .. } => "version_conflict",
+            ApiError::AlreadyTaken { .. } => "already_taken",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Refused { code, .. } => code,
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    fn details(&self) -> Value {
+        match self {
+            ApiError::InvalidFields { fields, .. } => {
+                Value::Object(fields.iter().map(|(field, problem)| (field.clone(), json!(problem))).collect())
+            }
+            ApiError::InvalidHeader { header, .. } => json!({ "header": header }),
+            ApiError::NotFound { field, id, .. } => json!({ field.to_string(): id }),
+            ApiError::VersionConflict { stream_id, expected, actual } => {
+                json!({ "streamId": stream_id, "expectedVersion": expected, "actualVersion": actual })
+            }
+            ApiError::AlreadyTaken { field, value } => json!({ field.to_string(): value }),
+            ApiError::PayloadTooLarge { limit } => json!({ "limitBytes": limit }),
+            _ => json!({}),
+        }
+    }
+
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        ApiError::InvalidFields {
+            message: format!("{field}: {problem}"),
+            fields: vec![(field.to_owned(), problem)],
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code(), "message": self.to_string(), "details": self.details() } });
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<domain::DomainError> for ApiError {
+    fn from(error: domain::DomainError) -> Self {
+        match error {
+            domain::DomainError::Invalid(problems) => ApiError::InvalidFields {
+                message: problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                fields: problems.into_iter().map(|p| (p.field, p.message)).collect(),
+            },
+            domain::DomainError::NotFound { kind, id } => {
+                ApiError::NotFound { what: kind.to_owned(), field: "id", id: id.to_string() }
+            }
+            domain::DomainError::UnknownReference { field, id } => ApiError::NotFound {
+                what: field.trim_end_matches("Id").to_owned(),
+                field,
+                id: id.to_string(),
+            },
+            domain::DomainError::Rule { code, message } => ApiError::Refused { code, message },
+        }
+    }
+}
+
+impl From<eventlog::AppendError> for ApiError {
+    fn from(error: eventlog::AppendError) -> Self {
+        match error {
+            eventlog::AppendError::VersionConflict { stream_id, expected, actual } => {
+                ApiError::VersionConflict { stream_id, expected, actual }
+            }
+            eventlog::AppendError::ClaimTaken { key } => taken(&key),
+            eventlog::AppendError::IdempotencyKeyUsed => ApiError::IdempotencyKeyReused,
+            eventlog::AppendError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<eventlog::StoreError> for ApiError {
+    fn from(error: eventlog::StoreError) -> Self {
+        tracing::error!(%error, "event store failure");
+        match error {
+            eventlog::StoreError::Database(_) | eventlog::StoreError::WriterStopped => ApiError::Unavailable,
+            eventlog::StoreError::Corrupt { .. } => ApiError::Internal,
+        }
+    }
+}
+
+/// Names the field behind a claim key (`username:alice` → `username`).
+fn taken(key: &str) -> ApiError {
+    let (kind, value) = key.split_once(':').unwrap_or(("value", key));
+    let field = match kind {
+        "username" => "username",
+        "email" => "email",
+        "extension" => "extension",
+        "role-name" => "name",
+        _ => "value",
+    };
+    // Keys unique within a company (`extension:<company>:<ext>`) carry the company first.
+    let value = match kind {
+        "extension" | "role-name" => value.split_once(':').map_or(value, |(_, v)| v),
+        _ => value,
+    };
+    ApiError::AlreadyTaken { field, value: value.to_owned() }
+}

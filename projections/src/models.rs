@@ -1,0 +1,226 @@
+//! The read models: one table each, rows upserted in batches inside the projector's transaction.
+
+use std::collections::HashMap;
+
+use domain::{company, role, user};
+use eventlog::RecordedEvent;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::QueryBuilder;
+use uuid::Uuid;
+
+use crate::ProjectionError;
+use crate::fold::{Folded, StoredRow, fold, ids_of};
+use crate::runtime::Transaction;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadModel {
+    Companies,
+    Roles,
+    Users,
+}
+
+impl ReadModel {
+    pub const ALL: [ReadModel; 3] = [ReadModel::Companies, ReadModel::Roles, ReadModel::Users];
+
+    /// The projector's name: its checkpoint row and its table.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadModel::Companies => "companies",
+            ReadModel::Roles => "roles",
+            ReadModel::Users => "users",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|model| model.name() == name)
+    }
+
+    /// A stable number for this model's Postgres advisory lock.
+    pub(crate) fn lock_key(self) -> i64 {
+        0x706f_7274_0000 + self as i64
+    }
+
+    pub(crate) async fn apply(
+        self,
+        transaction: &mut Transaction,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        match self {
+            ReadModel::Companies => {
+                let rows =
+                    folded(transaction, events, company::CATEGORY, "companies", company::evolve).await?;
+                upsert_companies(transaction, &rows).await
+            }
+            ReadModel::Roles => {
+                let rows = folded(transaction, events, role::CATEGORY, "roles", role::evolve).await?;
+                upsert_roles(transaction, &rows).await
+            }
+            ReadModel::Users => {
+                let rows = folded(transaction, events, user::CATEGORY, "users", user::evolve).await?;
+                upsert_users(transaction, &rows).await
+            }
+        }
+    }
+
+    pub(crate) async fn clear(self, transaction: &mut Transaction) -> Result<(), ProjectionError> {
+        let table = self.name();
+        crate::with_transaction!(transaction, |connection| {
+            sqlx::query(sqlx::AssertSqlSafe(format!("delete from {table}")))
+                .execute(&mut **connection)
+                .await?;
+            sqlx::query("delete from projection_checkpoints where name = $1")
+                .bind(table)
+                .execute(&mut **connection)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+/// Loads the stored rows of the aggregates these events touch and folds the events into them.
+async fn folded<S, E>(
+    transaction: &mut Transaction,
+    events: &[RecordedEvent],
+    category: &str,
+    table: &str,
+    evolve: fn(S, &E) -> S,
+) -> Result<Vec<Folded<S>>, ProjectionError>
+where
+    S: Default + Clone + Serialize + DeserializeOwned,
+    E: domain::EventPayload,
+{
+    let ids = ids_of(events, category);
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored: Vec<StoredRow> = crate::with_transaction!(transaction, |connection| {
+        let mut query = QueryBuilder::new(format!(
+            "select id, state, version, created_at, updated_at from {table} where id in ("
+        ));
+        let mut separated = query.separated(", ");
+        for id in &ids {
+            separated.push_bind(*id);
+        }
+        query.push(")");
+        query.build_query_as().fetch_all(&mut **connection).await?
+    });
+    let rows: HashMap<Uuid, Folded<S>> =
+        stored.into_iter().map(|row| row.into_folded().map(|f| (f.id, f))).collect::<Result<_, _>>()?;
+    fold(rows, events, category, evolve)
+}
+
+fn json<S: Serialize>(state: &S) -> serde_json::Value {
+    serde_json::to_value(state).unwrap_or_default()
+}
+
+async fn upsert_companies(
+    transaction: &mut Transaction,
+    rows: &[Folded<company::State>],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    crate::with_transaction!(transaction, |connection| {
+        let mut query = QueryBuilder::new(
+            "insert into companies (id, name, main_phone, parent_id, license_limit, state, version, created_at, \
+             updated_at) ",
+        );
+        query.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.id)
+                .push_bind(row.state.name.clone())
+                .push_bind(row.state.main_phone.clone())
+                .push_bind(row.state.parent_company_id)
+                .push_bind(row.state.license_limit.map(i64::from))
+                .push_bind(json(&row.state))
+                .push_bind(row.version)
+                .push_bind(row.created_at)
+                .push_bind(row.updated_at);
+        });
+        query.push(
+            " on conflict (id) do update set name = excluded.name, main_phone = excluded.main_phone, \
+             parent_id = excluded.parent_id, license_limit = excluded.license_limit, state = excluded.state, \
+             version = excluded.version, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **connection).await?;
+    });
+    Ok(())
+}
+
+async fn upsert_roles(
+    transaction: &mut Transaction,
+    rows: &[Folded<role::State>],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    crate::with_transaction!(transaction, |connection| {
+        let mut query = QueryBuilder::new(
+            "insert into roles (id, company_id, name, is_default, deleted, state, version, created_at, updated_at) ",
+        );
+        query.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.id)
+                .push_bind(row.state.company_id.unwrap_or_default())
+                .push_bind(row.state.name.clone())
+                .push_bind(row.state.is_default)
+                .push_bind(row.state.deleted)
+                .push_bind(json(&row.state))
+                .push_bind(row.version)
+                .push_bind(row.created_at)
+                .push_bind(row.updated_at);
+        });
+        query.push(
+            " on conflict (id) do update set company_id = excluded.company_id, name = excluded.name, \
+             is_default = excluded.is_default, deleted = excluded.deleted, state = excluded.state, \
+             version = excluded.version, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **connection).await?;
+    });
+    Ok(())
+}
+
+/// What free-text search looks in: username, names and email, lower-cased.
+fn search_text(state: &user::State) -> String {
+    format!("{} {} {} {}", state.username, state.first_name, state.last_name, state.email).to_lowercase()
+}
+
+async fn upsert_users(
+    transaction: &mut Transaction,
+    rows: &[Folded<user::State>],
+) -> Result<(), ProjectionError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    crate::with_transaction!(transaction, |connection| {
+        let mut query = QueryBuilder::new(
+            "insert into users (id, company_id, username, role_id, approved, suspended, suspended_until, deleted, \
+             search, state, version, created_at, updated_at) ",
+        );
+        query.push_values(rows, |mut values, row| {
+            values
+                .push_bind(row.id)
+                .push_bind(row.state.company_id.unwrap_or_default())
+                .push_bind(row.state.username.clone())
+                .push_bind(row.state.role_id)
+                .push_bind(row.state.approved)
+                .push_bind(row.state.suspended)
+                .push_bind(row.state.suspended_until)
+                .push_bind(row.state.deleted)
+                .push_bind(search_text(&row.state))
+                .push_bind(json(&row.state))
+                .push_bind(row.version)
+                .push_bind(row.created_at)
+                .push_bind(row.updated_at);
+        });
+        query.push(
+            " on conflict (id) do update set company_id = excluded.company_id, username = excluded.username, \
+             role_id = excluded.role_id, approved = excluded.approved, suspended = excluded.suspended, \
+             suspended_until = excluded.suspended_until, deleted = excluded.deleted, search = excluded.search, \
+             state = excluded.state, version = excluded.version, updated_at = excluded.updated_at",
+        );
+        query.build().execute(&mut **connection).await?;
+    });
+    Ok(())
+}

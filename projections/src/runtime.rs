@@ -1,0 +1,260 @@
+//! The projector loop: elect, catch up, tail; and the offline rebuild.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use eventlog::{Checkpoint, Database, EventLog, RecordedEvent};
+use sqlx::{Acquire, Postgres, Sqlite};
+use tokio::sync::watch;
+
+use crate::ReadModel;
+
+/// Events read and applied per transaction.
+const BATCH: i64 = 1000;
+/// How often an idle projector looks for events written by other processes.
+const POLL: Duration = Duration::from_millis(250);
+/// How often a standby looks whether the leader is gone.
+const STANDBY_POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] eventlog::StoreError),
+    #[error("cannot project: {0}")]
+    Corrupt(String),
+    #[error("the {0} projector is running in another process: stop it before rebuilding")]
+    Busy(&'static str),
+}
+
+/// A transaction on either backend.
+pub(crate) enum Transaction {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs the same sqlx code inside whichever transaction `$transaction` holds.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_transaction {
+    ($transaction:expr, |$connection:ident| $body:expr) => {
+        match $transaction {
+            $crate::runtime::Transaction::Sqlite($connection) => $body,
+            $crate::runtime::Transaction::Postgres($connection) => $body,
+        }
+    };
+}
+
+impl Transaction {
+    pub(crate) async fn begin(database: &Database) -> Result<Self, sqlx::Error> {
+        Ok(match database {
+            Database::Sqlite { write, .. } => Transaction::Sqlite(write.begin_with("begin immediate").await?),
+            Database::Postgres(pool) => Transaction::Postgres(pool.begin().await?),
+        })
+    }
+
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Transaction::Sqlite(transaction) => transaction.commit().await,
+            Transaction::Postgres(transaction) => transaction.commit().await,
+        }
+    }
+
+    async fn save_checkpoint(&mut self, model: ReadModel, checkpoint: Checkpoint) -> Result<(), sqlx::Error> {
+        with_transaction!(self, |connection| {
+            sqlx::query(
+                "insert into projection_checkpoints (name, tx, position, updated_at) values ($1, $2, $3, $4) \
+                 on conflict (name) do update set tx = excluded.tx, position = excluded.position, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(model.name())
+            .bind(checkpoint.tx)
+            .bind(checkpoint.position)
+            .bind(Utc::now())
+            .execute(&mut **connection)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+async fn load_checkpoint(database: &Database, model: ReadModel) -> Result<Checkpoint, sqlx::Error> {
+    let row: Option<(i64, i64)> = eventlog::with_reader!(database, |pool| {
+        sqlx::query_as("select tx, position from projection_checkpoints where name = $1")
+            .bind(model.name())
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.map(|(tx, position)| Checkpoint { tx, position }).unwrap_or_default())
+}
+
+/// How far each read model has got; what read-your-writes waits on.
+#[derive(Clone)]
+pub struct Progress {
+    models: HashMap<ReadModel, watch::Receiver<Checkpoint>>,
+}
+
+impl Progress {
+    /// Waits until every read model has applied `target`; `false` when `timeout` passed first.
+    pub async fn wait_for(&self, target: Checkpoint, timeout: Duration) -> bool {
+        let all = async {
+            for receiver in self.models.values() {
+                let mut receiver = receiver.clone();
+                if receiver.wait_for(|reached| *reached >= target).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+
+    pub fn checkpoint(&self, model: ReadModel) -> Option<Checkpoint> {
+        self.models.get(&model).map(|receiver| *receiver.borrow())
+    }
+}
+
+/// Starts one projector per read model. Each keeps running (retrying after errors) for the
+/// life of the process.
+pub fn spawn_all(database: Database, log: Arc<dyn EventLog>) -> Progress {
+    let mut models = HashMap::new();
+    for model in ReadModel::ALL {
+        let (sender, receiver) = watch::channel(Checkpoint::START);
+        tokio::spawn(run(model, database.clone(), Arc::clone(&log), sender));
+        models.insert(model, receiver);
+    }
+    Progress { models }
+}
+
+async fn run(
+    model: ReadModel,
+    database: Database,
+    log: Arc<dyn EventLog>,
+    progress: watch::Sender<Checkpoint>,
+) {
+    loop {
+        let outcome = match &database {
+            Database::Sqlite { .. } => lead(model, &database, log.as_ref(), &progress).await,
+            Database::Postgres(pool) => elect_and_lead(model, pool, &database, log.as_ref(), &progress).await,
+        };
+        if let Err(error) = outcome {
+            tracing::error!(projector = model.name(), %error, "projector failed; retrying in a second");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+/// One active projector per read model across processes: the holder of a session advisory
+/// lock on a connection of its own leads; the others stand by and mirror its checkpoint.
+async fn elect_and_lead(
+    model: ReadModel,
+    pool: &sqlx::PgPool,
+    database: &Database,
+    log: &dyn EventLog,
+    progress: &watch::Sender<Checkpoint>,
+) -> Result<(), ProjectionError> {
+    // Detached from the pool: the lock lives exactly as long as this connection.
+    let mut lock_connection = pool.acquire().await?.detach();
+    loop {
+        let leading: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(model.lock_key())
+            .fetch_one(&mut lock_connection)
+            .await?;
+        if leading {
+            tracing::info!(projector = model.name(), "leading");
+            let led = tokio::select! {
+                outcome = lead(model, database, log, progress) => outcome,
+                lost = lock_lost(&mut lock_connection) => Err(lost),
+            };
+            return led;
+        }
+        progress.send_replace(load_checkpoint(database, model).await?);
+        tokio::time::sleep(STANDBY_POLL).await;
+    }
+}
+
+/// Returns when the connection that holds the lock stops answering.
+async fn lock_lost(connection: &mut sqlx::PgConnection) -> ProjectionError {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Err(error) = sqlx::query("select 1").execute(&mut *connection).await {
+            return ProjectionError::Database(error);
+        }
+    }
+}
+
+async fn lead(
+    model: ReadModel,
+    database: &Database,
+    log: &dyn EventLog,
+    progress: &watch::Sender<Checkpoint>,
+) -> Result<(), ProjectionError> {
+    let mut checkpoint = load_checkpoint(database, model).await?;
+    progress.send_replace(checkpoint);
+    let mut head = log.subscribe();
+    let mut last_position_seen = checkpoint.position;
+    loop {
+        let events = log.read_all(checkpoint, BATCH).await?;
+        if let Some(last) = events.last() {
+            let mut transaction = Transaction::begin(database).await?;
+            model.apply(&mut transaction, &events).await?;
+            transaction.save_checkpoint(model, last.checkpoint).await?;
+            transaction.commit().await?;
+            checkpoint = last.checkpoint;
+            last_position_seen = last_position_seen.max(events.iter().map(|e| e.position).max().unwrap_or(0));
+            progress.send_replace(checkpoint);
+            continue;
+        }
+        if *head.borrow_and_update() > last_position_seen {
+            // Committed here, but an older transaction elsewhere still hides it: look again soon.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        }
+        let _ = tokio::time::timeout(POLL, head.changed()).await;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildReport {
+    pub model: ReadModel,
+    pub events: u64,
+    pub elapsed: Duration,
+}
+
+/// Replays the whole log into `model` in one transaction: readers keep the old rows until it
+/// commits. On Postgres it refuses while a projector of that model leads in any process.
+pub async fn rebuild(
+    database: &Database,
+    log: &dyn EventLog,
+    model: ReadModel,
+    mut on_progress: impl FnMut(u64),
+) -> Result<RebuildReport, ProjectionError> {
+    let started = Instant::now();
+    let mut transaction = Transaction::begin(database).await?;
+    if let Transaction::Postgres(connection) = &mut transaction {
+        let free: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
+            .bind(model.lock_key())
+            .fetch_one(connection.acquire().await?)
+            .await?;
+        if !free {
+            return Err(ProjectionError::Busy(model.name()));
+        }
+    }
+    model.clear(&mut transaction).await?;
+    let mut checkpoint = Checkpoint::START;
+    let mut count = 0u64;
+    loop {
+        let events: Vec<RecordedEvent> = log.read_all(checkpoint, BATCH).await?;
+        let Some(last) = events.last() else { break };
+        checkpoint = last.checkpoint;
+        model.apply(&mut transaction, &events).await?;
+        count += events.len() as u64;
+        on_progress(count);
+    }
+    transaction.save_checkpoint(model, checkpoint).await?;
+    transaction.commit().await?;
+    Ok(RebuildReport { model, events: count, elapsed: started.elapsed() })
+}
