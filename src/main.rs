@@ -185,14 +185,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = operator_token(&args.store.data_dir)?;
     let database = store.database.clone();
     let log = database.event_log();
-    let progress = projections::spawn_all(database.clone(), Arc::clone(&log));
+    let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
 
     let commands = Arc::new(CommandApi::new(Arc::clone(&log), &token));
     let authenticator = Arc::clone(&commands);
     let graphql = query_api::GraphqlState {
         schema: query_api::schema(database.clone(), Arc::clone(&log)),
         log: Arc::clone(&log),
-        progress,
+        progress: projectors.progress.clone(),
         authenticate: Arc::new(move |headers| authenticator.authenticate(headers).is_ok()),
     };
     let app = Router::new()
@@ -226,6 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     // Let in-flight appends finish before the stores close.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    projectors.stop().await;
     store.database.close().await;
     Ok(())
 }

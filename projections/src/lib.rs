@@ -13,4 +13,4 @@ pub mod read;
 pub(crate) mod runtime;
 
 pub use models::ReadModel;
-pub use runtime::{Progress, ProjectionError, RebuildReport, rebuild, spawn_all};
+pub use runtime::{Progress, ProjectionError, Projectors, RebuildReport, rebuild, spawn_all};

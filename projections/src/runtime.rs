@@ -117,16 +117,35 @@ impl Progress {
     }
 }
 
-/// Starts one projector per read model. Each keeps running (retrying after errors) for the
-/// life of the process.
-pub fn spawn_all(database: Database, log: Arc<dyn EventLog>) -> Progress {
+/// The running projectors of this process.
+pub struct Projectors {
+    pub progress: Progress,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Projectors {
+    /// Stops every projector; on Postgres their leadership locks are released.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts one projector per read model. Each keeps running (retrying after errors) until
+/// [`Projectors::stop`] or the end of the process.
+pub fn spawn_all(database: Database, log: Arc<dyn EventLog>) -> Projectors {
     let mut models = HashMap::new();
+    let mut tasks = Vec::new();
     for model in ReadModel::ALL {
         let (sender, receiver) = watch::channel(Checkpoint::START);
-        tokio::spawn(run(model, database.clone(), Arc::clone(&log), sender));
+        tasks.push(tokio::spawn(run(model, database.clone(), Arc::clone(&log), sender)));
         models.insert(model, receiver);
     }
-    Progress { models }
+    Projectors { progress: Progress { models }, tasks }
 }
 
 async fn run(
