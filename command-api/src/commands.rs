@@ -159,6 +159,9 @@ fn between_backticks(message: &str) -> Option<String> {
     Some(message[start..end].to_owned())
 }
 
+/// Brings the caches up to date with an accepted append.
+pub type Remember = Box<dyn FnOnce(&Aggregates, &Appended) + Send>;
+
 /// What a command decided: the writes to append and how to answer.
 pub struct Decision {
     pub target_id: Uuid,
@@ -170,7 +173,7 @@ pub struct Decision {
     pub claims: Vec<ClaimRequest>,
     pub company_id: Option<Uuid>,
     /// Brings the caches up to date once the append is accepted.
-    pub remember: Box<dyn FnOnce(&Aggregates, &Appended) + Send>,
+    pub remember: Remember,
 }
 
 /// The answer to an accepted command.
@@ -413,7 +416,6 @@ async fn change_role(
 }
 
 /// A decision that writes `events` (if any) to one stream of the aggregate kind `select` gives.
-#[expect(clippy::too_many_arguments, reason = "one call per aggregate kind; a struct would only rename them")]
 fn decision<S, E>(
     select: fn(&Aggregates) -> &Cache<S, E>,
     id: Uuid,

@@ -82,10 +82,10 @@ impl CommandApi {
             key: key.clone(),
             request_hash: hex::encode(digest(format!("{command_type}\n{body}").as_bytes())),
         });
-        if let Some(idempotency) = &idempotency {
-            if let Some(replayed) = self.replay(idempotency).await? {
-                return Ok(replayed);
-            }
+        if let Some(idempotency) = &idempotency
+            && let Some(replayed) = self.replay(idempotency).await?
+        {
+            return Ok(replayed);
         }
         let context = Context { actor: request.actor.clone(), now: Utc::now() };
         let log = self.aggregates.log.as_ref();
@@ -134,10 +134,10 @@ impl CommandApi {
                 }
                 Err(AppendError::IdempotencyKeyUsed) => {
                     // The same request, sent twice at once: answer as the first one was answered.
-                    if let Some(idempotency) = &idempotency {
-                        if let Some(replayed) = self.replay(idempotency).await? {
-                            return Ok(replayed);
-                        }
+                    if let Some(idempotency) = &idempotency
+                        && let Some(replayed) = self.replay(idempotency).await?
+                    {
+                        return Ok(replayed);
                     }
                     return Err(ApiError::IdempotencyKeyReused);
                 }

@@ -144,7 +144,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
     let held: i64 =
         sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory' and granted \
          and database = (select oid from pg_database where datname = current_database())")
-            .fetch_one(&*pool)
+            .fetch_one(pool)
             .await
             .expect("pg_locks");
     assert_eq!(held, 3, "one lock per read model, all held by the first process");

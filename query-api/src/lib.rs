@@ -198,10 +198,10 @@ impl Query {
             }
             (stream, user) => stream.or(user),
         };
-        if let (Some(from), Some(to)) = (filter.from, filter.to) {
-            if from > to {
-                return Err(bad_input("filter: from must not be after to"));
-            }
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from > to
+        {
+            return Err(bad_input("filter: from must not be after to"));
         }
         let limit = page_size(first)?;
         let query = AuditQuery {
