@@ -177,6 +177,9 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// How long requests in flight may take to finish once a stop signal arrived.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.nats_url.is_some() {
         bail!("--nats-url: publishing to NATS is not available in this version yet; start without it");
@@ -223,7 +226,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     println!("portal listening on http://{address} ({backend})");
     std::io::stdout().flush()?;
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let (stopping, stopped) = tokio::sync::oneshot::channel();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_DEADLINE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!("requests still running {SHUTDOWN_DEADLINE:?} after the stop signal; closing anyway"),
+    }
     // Let in-flight appends finish before the stores close.
     tokio::time::sleep(Duration::from_millis(100)).await;
     projectors.stop().await;
