@@ -127,3 +127,24 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Makes `<name>::sqlite` and `<name>::postgres` tests of each `async fn name(&TestDatabase)`
+/// in scope: the same test body on both backends, each on a database of its own.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(&$crate::testing::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(database) = $crate::testing::postgres(stringify!($name)).await {
+                    super::$name(&database).await;
+                }
+            }
+        }
+    )*};
+}

@@ -12,25 +12,6 @@ use eventlog::{
 };
 use uuid::Uuid;
 
-/// Makes `<name>::sqlite` and `<name>::postgres` tests of the contract clause `name`.
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(&eventlog::testing::sqlite().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(database) = eventlog::testing::postgres(stringify!($name)).await {
-                    super::$name(&database).await;
-                }
-            }
-        }
-    )*};
-}
-
 fn event(event_type: &str, n: i64) -> NewEvent {
     NewEvent {
         event_id: Uuid::now_v7(),
@@ -100,7 +81,7 @@ async fn read_from_start(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
     }
 }
 
-on_every_backend!(
+eventlog::on_every_backend!(
     appended_events_read_back_in_version_order_with_their_metadata,
     a_version_conflict_is_an_error_and_writes_nothing,
     a_taken_claim_refuses_the_whole_request_until_it_is_released,

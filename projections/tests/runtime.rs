@@ -54,25 +54,7 @@ async fn user_row(db: &TestDatabase, id: Uuid) -> Option<read::Row<user::State>>
     read::users_by_ids(&db.database, &[id]).await.expect("read").into_iter().next()
 }
 
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(&eventlog::testing::sqlite().await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(database) = eventlog::testing::postgres(stringify!($name)).await {
-                    super::$name(&database).await;
-                }
-            }
-        }
-    )*};
-}
-
-on_every_backend!(projects_live_events_then_resumes_after_a_restart, a_rebuild_gives_the_same_rows);
+eventlog::on_every_backend!(projects_live_events_then_resumes_after_a_restart, a_rebuild_gives_the_same_rows);
 
 async fn projects_live_events_then_resumes_after_a_restart(db: &TestDatabase) {
     let log = db.database.event_log();
@@ -141,12 +123,13 @@ async fn a_standby_takes_over_when_the_leader_stops() {
     assert!(standby.progress.wait_for(first, WAIT).await, "the standby mirrors the leader's checkpoint");
 
     let eventlog::Database::Postgres(pool) = &db.database else { unreachable!("postgres() gives Postgres") };
-    let held: i64 =
-        sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory' and granted \
-         and database = (select oid from pg_database where datname = current_database())")
-            .fetch_one(pool)
-            .await
-            .expect("pg_locks");
+    let held: i64 = sqlx::query_scalar(
+        "select count(*) from pg_locks where locktype = 'advisory' and granted \
+         and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("pg_locks");
     assert_eq!(held, 3, "one lock per read model, all held by the first process");
 
     leader.stop().await;
