@@ -127,10 +127,10 @@ async fn single_failure(pool: &PgPool, request: &AppendRequest, error: sqlx::Err
                     .bind(&write.stream_id)
                     .fetch_one(pool)
                     .await;
-            if let Ok(actual) = actual {
-                if !write.expected.allows(actual) || matches!(write.expected, crate::ExpectedVersion::Any) {
-                    return conflict(write, actual);
-                }
+            if let Ok(actual) = actual
+                && (!write.expected.allows(actual) || matches!(write.expected, crate::ExpectedVersion::Any))
+            {
+                return conflict(write, actual);
             }
         }
     }
@@ -247,7 +247,11 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
                     acquired_by.insert(key.to_owned(), index);
                     continue;
                 }
-                let lost_in_batch = claim_keys.iter().filter(|k| **k == key).count() > 1;
+                // Lost to another request of this batch, which may still be refused: try again
+                // in the next batch. Lost to a holder from before the batch: refused. (Counting
+                // the key's requests in the batch instead would defer, for ever, several
+                // requests that all want a value taken before.)
+                let lost_in_batch = inserted.contains_key(key);
                 losers.push(index);
                 outcomes[index] = Some(if lost_in_batch {
                     Outcome::Deferred
@@ -257,11 +261,13 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
                 break;
             }
         }
-        // Undo what the losers did take, so it is not held by a request that wrote nothing.
-        let undo: Vec<&str> = acquired_by
+        // Undo what the losers did take (also the keys after the one they lost), so it is not
+        // held by a request that wrote nothing.
+        let undo: Vec<&str> = losers
             .iter()
-            .filter(|(_, index)| losers.contains(index))
-            .map(|(key, _)| key.as_str())
+            .flat_map(|&index| net_acquisitions(&jobs[index].request))
+            .filter(|(key, owner)| inserted.get(*key).is_some_and(|winner| winner == owner))
+            .map(|(key, _)| key)
             .collect();
         if !undo.is_empty() {
             sqlx::query("delete from claims where claim_key = any($1)")

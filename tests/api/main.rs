@@ -1,0 +1,11 @@
+//! Black-box tests of the portal's HTTP API: the real `portal` binary is started on a
+//! throw-away store and driven over HTTP, as a client would. Every test runs twice, on SQLite
+//! and on Postgres (`PORTAL_TEST_DATABASE_URL`; without it the Postgres runs are skipped,
+//! loudly, and fail under `CI=true`).
+
+mod helpers;
+
+mod commands;
+mod concurrency;
+mod graphql;
+mod lifecycle;
