@@ -46,6 +46,11 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
 
     fn store(&self, id: Uuid, loaded: &Loaded<S>) {
         if let Ok(mut entries) = self.entries.lock() {
+            // Versions only grow: a reader or a command that finished late must not put an older
+            // state back over a newer one (every command on it would then conflict once more).
+            if entries.get(&id).is_some_and(|cached| cached.version > loaded.version) {
+                return;
+            }
             if entries.len() >= CAPACITY && !entries.contains_key(&id) {
                 entries.clear();
             }

@@ -18,7 +18,7 @@ mod sqlite;
 mod types;
 
 pub use database::{Backend, Database};
-pub use postgres::PostgresEventLog;
+pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
 pub use sqlite::SqliteEventLog;
 pub use types::*;
 
