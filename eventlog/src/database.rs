@@ -55,6 +55,9 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
+            // A ping before every acquire is a round trip per statement; a broken connection
+            // still fails its statement and leaves the pool.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Database::Postgres(pool))

@@ -23,8 +23,8 @@ use uuid::Uuid;
 use crate::row::{EVENT_COLUMNS, EventRow, into_events};
 use crate::sqlite::{conflict, push_audit_filter};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
-    StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, RecordedEvent,
+    StoreError, StoredReply,
 };
 
 const WRITERS: usize = 2;
@@ -82,7 +82,11 @@ pub fn writer_stats() -> WriterStats {
 /// Times one batch transaction into the counters.
 async fn timed_commit(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
     let started = Instant::now();
-    let outcome = commit_batch(pool, jobs).await;
+    let outcome = if jobs.iter().all(is_simple) {
+        commit_simple(pool, jobs).await
+    } else {
+        commit_batch(pool, jobs).await
+    };
     TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
     BATCH_NANOS.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     outcome
@@ -505,34 +509,165 @@ impl EventColumns {
         self.recorded_at.push(metadata.recorded_at);
     }
 
-    async fn insert(self, transaction: &mut PgConnection) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
-        // The notification of the batch's last position rides on the insert: one round trip
-        // less per batch. Like any notification, it is delivered only if the batch commits.
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-            "with inserted as (insert into events (stream_id, version, event_id, event_type, schema_version, \
-             data, company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
-             select * from unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
-             $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
-             returning event_id, position), \
-             notified as (select pg_notify('portal_events', max(position)::text) from inserted) \
-             select inserted.event_id, inserted.position from inserted cross join notified",
-        )
-        .bind(&self.stream_id)
-        .bind(&self.version)
-        .bind(&self.event_id)
-        .bind(&self.event_type)
-        .bind(&self.schema_version)
-        .bind(&self.data)
-        .bind(&self.company_id)
-        .bind(&self.actor_kind)
-        .bind(&self.actor_id)
-        .bind(&self.correlation_id)
-        .bind(&self.causation_id)
-        .bind(&self.request_id)
-        .bind(&self.recorded_at)
-        .fetch_all(transaction)
-        .await?;
+    async fn insert(&self, transaction: &mut PgConnection) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+        let sql = format!("{INSERT_EVENTS}{EVENT_ARRAYS} returning event_id, position");
+        let rows: Vec<(Uuid, i64)> =
+            self.bind_to(sqlx::query_as(AssertSqlSafe(sql))).fetch_all(transaction).await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// Binds the columns, in the order of [`INSERT_EVENTS`], to any query.
+    fn bind_to<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.stream_id)
+            .bind(&self.version)
+            .bind(&self.event_id)
+            .bind(&self.event_type)
+            .bind(&self.schema_version)
+            .bind(&self.data)
+            .bind(&self.company_id)
+            .bind(&self.actor_kind)
+            .bind(&self.actor_id)
+            .bind(&self.correlation_id)
+            .bind(&self.causation_id)
+            .bind(&self.request_id)
+            .bind(&self.recorded_at)
+    }
+}
+
+/// The event columns as `unnest` arrays `$1`…`$13`.
+const EVENT_ARRAYS: &str = "unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
+     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
+     as i(stream_id, version, event_id, event_type, schema_version, data, company_id, actor_kind, actor_id, \
+     correlation_id, causation_id, request_id, recorded_at)";
+
+const INSERT_EVENTS: &str = "insert into events (stream_id, version, event_id, event_type, schema_version, data, \
+     company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
+     select i.stream_id, i.version, i.event_id, i.event_type, i.schema_version, i.data, i.company_id, \
+     i.actor_kind, i.actor_id, i.correlation_id, i.causation_id, i.request_id, i.recorded_at from ";
+
+/// A request the single-statement path can take: one stream at an exact version, no claims and
+/// no idempotency key (what most commands on an existing aggregate are).
+fn is_simple(job: &Job) -> bool {
+    let request = &job.request;
+    request.claims.is_empty()
+        && request.idempotency.is_none()
+        && request.writes.len() == 1
+        && request
+            .writes
+            .iter()
+            .all(|w| matches!(w.expected, ExpectedVersion::Exact(_)) && !w.events.is_empty())
+}
+
+/// Commits a batch of simple requests in one statement, so in one round trip and without
+/// `begin`/`commit`: the version check and the insert of every stream that passes it. A
+/// request whose stream an earlier request of the batch writes at the same expected version is
+/// bound to conflict and is answered at once; at another version it waits for the next batch.
+async fn commit_simple(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
+    enum Role {
+        Writes,
+        Shadowed(usize),
+        Deferred,
+    }
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut roles = Vec::with_capacity(jobs.len());
+    let (mut stream_ids, mut expected_versions) = (Vec::new(), Vec::new());
+    let mut columns = EventColumns::default();
+    for (index, job) in jobs.iter().enumerate() {
+        let write = &job.request.writes[0];
+        let expected = exact(write.expected);
+        if let Some(&first) = first_of.get(write.stream_id.as_str()) {
+            let same = exact(jobs[first].request.writes[0].expected) == expected;
+            roles.push(if same { Role::Shadowed(first) } else { Role::Deferred });
+            continue;
+        }
+        first_of.insert(&write.stream_id, index);
+        stream_ids.push(write.stream_id.as_str());
+        expected_versions.push(expected);
+        for (offset, event) in write.events.iter().enumerate() {
+            columns.push(&job.request, write, event, expected + 1 + offset as i64);
+        }
+        roles.push(Role::Writes);
+    }
+    let sql = format!(
+        "with expected as (select * from unnest($14::text[], $15::int8[]) as x(stream_id, expected_version)), \
+         current as (select x.stream_id, x.expected_version, coalesce((select max(e.version) from events e \
+             where e.stream_id = x.stream_id), 0) as actual from expected x), \
+         inserted as ({INSERT_EVENTS}{EVENT_ARRAYS} where i.stream_id in \
+             (select stream_id from current where actual = expected_version) returning event_id, position) \
+         select null::text as conflict_stream, null::int8 as actual, event_id, position from inserted \
+         union all select stream_id, actual, null::uuid, null::int8 from current where actual <> expected_version"
+    );
+    let rows: Vec<SimpleRow> = columns
+        .bind_to(sqlx::query_as(AssertSqlSafe(sql)))
+        .bind(&stream_ids)
+        .bind(&expected_versions)
+        .fetch_all(pool)
+        .await?;
+    let mut positions = HashMap::new();
+    let mut conflicts = HashMap::new();
+    for row in rows {
+        match row {
+            SimpleRow { conflict_stream: Some(stream_id), actual: Some(actual), .. } => {
+                conflicts.insert(stream_id, actual);
+            }
+            SimpleRow { event_id: Some(event_id), position: Some(position), .. } => {
+                positions.insert(event_id, position);
+            }
+            _ => {}
+        }
+    }
+    let result_of = |index: usize| -> Result<Appended, AppendError> {
+        let request = &jobs[index].request;
+        let write = &request.writes[0];
+        match conflicts.get(&write.stream_id) {
+            Some(&actual) => Err(conflict(write, actual)),
+            None => {
+                let event_positions: Vec<i64> = write
+                    .events
+                    .iter()
+                    .map(|e| positions.get(&e.event_id).copied().unwrap_or_default())
+                    .collect();
+                Ok(request.accepted(&event_positions, &[exact(write.expected)]))
+            }
+        }
+    };
+    Ok(roles
+        .iter()
+        .enumerate()
+        .map(|(index, role)| match role {
+            Role::Writes => Outcome::Done(result_of(index)),
+            Role::Deferred => Outcome::Deferred,
+            Role::Shadowed(first) => {
+                let write = &jobs[index].request.writes[0];
+                let actual = match result_of(*first) {
+                    Ok(appended) => appended.streams[0].version,
+                    Err(AppendError::VersionConflict { actual, .. }) => actual,
+                    Err(_) => return Outcome::Deferred,
+                };
+                Outcome::Done(Err(conflict(write, actual)))
+            }
+        })
+        .collect())
+}
+
+/// One row of a one-statement batch's answer: a stream that failed its version check, or an
+/// inserted event.
+#[derive(sqlx::FromRow)]
+struct SimpleRow {
+    conflict_stream: Option<String>,
+    actual: Option<i64>,
+    event_id: Option<Uuid>,
+    position: Option<i64>,
+}
+
+fn exact(expected: ExpectedVersion) -> i64 {
+    match expected {
+        ExpectedVersion::Exact(version) => version,
+        ExpectedVersion::Any => -1,
     }
 }
 

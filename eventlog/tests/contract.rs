@@ -87,6 +87,7 @@ eventlog::on_every_backend!(
     a_taken_claim_refuses_the_whole_request_until_it_is_released,
     releasing_and_taking_the_same_key_in_one_request_keeps_it,
     of_sixteen_concurrent_claims_of_one_key_exactly_one_wins,
+    of_concurrent_appends_at_one_expected_version_exactly_one_wins,
     concurrent_appends_keep_every_stream_gap_free_and_read_all_complete,
     an_idempotency_key_is_accepted_once_and_keeps_its_reply,
     one_request_writes_several_streams_atomically,
@@ -242,6 +243,39 @@ async fn of_sixteen_concurrent_claims_of_one_key_exactly_one_wins(db: &TestDatab
         assert_eq!((won, taken), (1, 15));
         assert_eq!(read_everything(log.as_ref()).await.len(), 1, "only the winner's event is stored");
     }
+}
+
+async fn of_concurrent_appends_at_one_expected_version_exactly_one_wins(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let (contested, bystander) = (new_stream(), new_stream());
+    log.append(write(&contested, ExpectedVersion::Exact(0), vec![event("A", 0)])).await.expect("create");
+    let mut attempts = Vec::new();
+    for n in 0..20 {
+        let log = Arc::clone(&log);
+        let request = write(&contested, ExpectedVersion::Exact(1), vec![event("B", n), event("C", n)]);
+        attempts.push(tokio::spawn(async move { log.append(request).await }));
+    }
+    // A stale writer and an unrelated one in the same moment: refused and accepted on their own.
+    let stale = write(&bystander, ExpectedVersion::Exact(3), vec![event("A", 0)]);
+    let fresh = write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 0)]);
+    let (stale, fresh) = tokio::join!(log.append(stale), log.append(fresh));
+    assert!(matches!(stale, Err(AppendError::VersionConflict { expected: 3, actual: 0, .. })), "{stale:?}");
+    assert_eq!(fresh.expect("an unrelated stream is not held up").streams[0].version, 1);
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(appended) => {
+                won += 1;
+                assert_eq!(appended.streams[0].version, 3);
+            }
+            Err(AppendError::VersionConflict { expected: 1, actual: 3, .. }) => {}
+            Err(other) => panic!("expected a conflict at version 3, got {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let versions: Vec<i64> =
+        log.read_stream(&contested, 0).await.expect("read").iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 async fn concurrent_appends_keep_every_stream_gap_free_and_read_all_complete(db: &TestDatabase) {
