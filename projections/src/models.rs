@@ -13,6 +13,9 @@ use crate::ProjectionError;
 use crate::fold::{Folded, StoredRow, fold, ids_of};
 use crate::runtime::Transaction;
 
+/// Rows per upsert statement: 13 parameters each stays far below both backends' limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReadModel {
     Companies,
@@ -121,30 +124,32 @@ async fn upsert_companies(
     if rows.is_empty() {
         return Ok(());
     }
-    crate::with_transaction!(transaction, |connection| {
-        let mut query = QueryBuilder::new(
-            "insert into companies (id, name, main_phone, parent_id, license_limit, state, version, created_at, \
+    for rows in rows.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into companies (id, name, main_phone, parent_id, license_limit, state, version, created_at, \
              updated_at) ",
-        );
-        query.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.id)
-                .push_bind(row.state.name.clone())
-                .push_bind(row.state.main_phone.clone())
-                .push_bind(row.state.parent_company_id)
-                .push_bind(row.state.license_limit.map(i64::from))
-                .push_bind(json(&row.state))
-                .push_bind(row.version)
-                .push_bind(row.created_at)
-                .push_bind(row.updated_at);
-        });
-        query.push(
-            " on conflict (id) do update set name = excluded.name, main_phone = excluded.main_phone, \
+            );
+            query.push_values(rows, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.name.clone())
+                    .push_bind(row.state.main_phone.clone())
+                    .push_bind(row.state.parent_company_id)
+                    .push_bind(row.state.license_limit.map(i64::from))
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
+                " on conflict (id) do update set name = excluded.name, main_phone = excluded.main_phone, \
              parent_id = excluded.parent_id, license_limit = excluded.license_limit, state = excluded.state, \
              version = excluded.version, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut **connection).await?;
-    });
+            );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
     Ok(())
 }
 
@@ -155,29 +160,31 @@ async fn upsert_roles(
     if rows.is_empty() {
         return Ok(());
     }
-    crate::with_transaction!(transaction, |connection| {
-        let mut query = QueryBuilder::new(
-            "insert into roles (id, company_id, name, is_default, deleted, state, version, created_at, updated_at) ",
-        );
-        query.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.id)
-                .push_bind(row.state.company_id.unwrap_or_default())
-                .push_bind(row.state.name.clone())
-                .push_bind(row.state.is_default)
-                .push_bind(row.state.deleted)
-                .push_bind(json(&row.state))
-                .push_bind(row.version)
-                .push_bind(row.created_at)
-                .push_bind(row.updated_at);
-        });
-        query.push(
-            " on conflict (id) do update set company_id = excluded.company_id, name = excluded.name, \
+    for rows in rows.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into roles (id, company_id, name, is_default, deleted, state, version, created_at, updated_at) ",
+            );
+            query.push_values(rows, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.company_id.unwrap_or_default())
+                    .push_bind(row.state.name.clone())
+                    .push_bind(row.state.is_default)
+                    .push_bind(row.state.deleted)
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
+                " on conflict (id) do update set company_id = excluded.company_id, name = excluded.name, \
              is_default = excluded.is_default, deleted = excluded.deleted, state = excluded.state, \
              version = excluded.version, updated_at = excluded.updated_at",
-        );
-        query.build().execute(&mut **connection).await?;
-    });
+            );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
     Ok(())
 }
 
@@ -193,34 +200,36 @@ async fn upsert_users(
     if rows.is_empty() {
         return Ok(());
     }
-    crate::with_transaction!(transaction, |connection| {
-        let mut query = QueryBuilder::new(
-            "insert into users (id, company_id, username, role_id, approved, suspended, suspended_until, deleted, \
+    for rows in rows.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into users (id, company_id, username, role_id, approved, suspended, suspended_until, deleted, \
              search, state, version, created_at, updated_at) ",
-        );
-        query.push_values(rows, |mut values, row| {
-            values
-                .push_bind(row.id)
-                .push_bind(row.state.company_id.unwrap_or_default())
-                .push_bind(row.state.username.clone())
-                .push_bind(row.state.role_id)
-                .push_bind(row.state.approved)
-                .push_bind(row.state.suspended)
-                .push_bind(row.state.suspended_until)
-                .push_bind(row.state.deleted)
-                .push_bind(search_text(&row.state))
-                .push_bind(json(&row.state))
-                .push_bind(row.version)
-                .push_bind(row.created_at)
-                .push_bind(row.updated_at);
-        });
-        query.push(
+            );
+            query.push_values(rows, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.company_id.unwrap_or_default())
+                    .push_bind(row.state.username.clone())
+                    .push_bind(row.state.role_id)
+                    .push_bind(row.state.approved)
+                    .push_bind(row.state.suspended)
+                    .push_bind(row.state.suspended_until)
+                    .push_bind(row.state.deleted)
+                    .push_bind(search_text(&row.state))
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
             " on conflict (id) do update set company_id = excluded.company_id, username = excluded.username, \
              role_id = excluded.role_id, approved = excluded.approved, suspended = excluded.suspended, \
              suspended_until = excluded.suspended_until, deleted = excluded.deleted, search = excluded.search, \
              state = excluded.state, version = excluded.version, updated_at = excluded.updated_at",
         );
-        query.build().execute(&mut **connection).await?;
-    });
+            query.build().execute(&mut **connection).await?;
+        });
+    }
     Ok(())
 }

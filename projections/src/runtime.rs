@@ -13,6 +13,8 @@ use crate::ReadModel;
 
 /// Events read and applied per transaction.
 const BATCH: i64 = 1000;
+/// Events folded per upsert by a rebuild: a row changed by many of them is written once.
+const REBUILD_BATCH: i64 = 20_000;
 /// How often an idle projector looks for events written by other processes.
 const POLL: Duration = Duration::from_millis(250);
 /// How often a standby looks whether the leader is gone.
@@ -266,7 +268,7 @@ pub async fn rebuild(
     let mut checkpoint = Checkpoint::START;
     let mut count = 0u64;
     loop {
-        let events: Vec<RecordedEvent> = log.read_all(checkpoint, BATCH).await?;
+        let events: Vec<RecordedEvent> = log.read_all(checkpoint, REBUILD_BATCH).await?;
         let Some(last) = events.last() else { break };
         checkpoint = last.checkpoint;
         model.apply(&mut transaction, &events).await?;
