@@ -304,8 +304,8 @@ where
 enum RawShape {
     /// One `insert … select from unnest(…)` statement: its own transaction.
     Insert,
-    /// The event log writer's transaction around the same insert: begin, the streams' newest
-    /// versions, the insert with its notification, commit.
+    /// The event log writer's full transaction around the same insert (what a batch with claims
+    /// or idempotency keys takes): begin, the streams' newest versions, the insert, commit.
     WriterTransaction,
 }
 
@@ -411,14 +411,6 @@ const INSERT: &str = "insert into events (stream_id, version, event_id, event_ty
      select * from unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
      $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
      returning event_id, position";
-const INSERT_AND_NOTIFY: &str = "with inserted as (insert into events (stream_id, version, event_id, \
-     event_type, schema_version, data, company_id, actor_kind, actor_id, correlation_id, causation_id, \
-     request_id, recorded_at) \
-     select * from unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
-     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
-     returning event_id, position), \
-     notified as (select pg_notify('portal_events', max(position)::text) from inserted) \
-     select inserted.event_id, inserted.position from inserted cross join notified";
 const NEWEST_VERSIONS: &str = "select s.stream_id, v.version from unnest($1::text[]) as s(stream_id) \
      cross join lateral (select max(e.version) as version from events e where e.stream_id = s.stream_id) as v \
      where v.version is not null";
@@ -467,8 +459,7 @@ impl RawRows {
         self.recorded_at.push(Utc::now());
     }
 
-    /// The insert of `eventlog/src/postgres.rs` without its notification, on its own (autocommit)
-    /// transaction.
+    /// The insert of `eventlog/src/postgres.rs`, on its own (autocommit) transaction.
     async fn insert(self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
         self.insert_with(INSERT, connection).await
     }
@@ -478,7 +469,7 @@ impl RawRows {
         let mut transaction = connection.begin().await?;
         let _: Vec<(String, i64)> =
             sqlx::query_as(NEWEST_VERSIONS).bind(&self.stream_id).fetch_all(&mut *transaction).await?;
-        self.insert_with(INSERT_AND_NOTIFY, &mut transaction).await?;
+        self.insert_with(INSERT, &mut transaction).await?;
         transaction.commit().await
     }
 
@@ -985,8 +976,8 @@ impl Report<'_> {
              - insert: one `insert … select from unnest(…)` per transaction, the C rows in flight split over \
              the event log's {EVENT_LOG_WRITERS} writer connections (what group commit achieves at best; \
              the ceiling above);\n\
-             - writer-shaped: the same batches in the writer's own transaction (begin, the streams' newest \
-             versions, the insert with its notification, commit);\n\
+             - writer-shaped: the same batches in the writer's full transaction, as batches with claims or \
+             idempotency keys take it (begin, the streams' newest versions, the insert, commit);\n\
              - 1 row/tx: C connections, one row per transaction (no group commit).\n"
         );
         let _ = writeln!(
