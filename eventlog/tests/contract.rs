@@ -88,6 +88,7 @@ eventlog::on_every_backend!(
     releasing_and_taking_the_same_key_in_one_request_keeps_it,
     of_sixteen_concurrent_claims_of_one_key_exactly_one_wins,
     of_concurrent_appends_at_one_expected_version_exactly_one_wins,
+    a_writer_notices_what_another_process_appended,
     concurrent_appends_keep_every_stream_gap_free_and_read_all_complete,
     an_idempotency_key_is_accepted_once_and_keeps_its_reply,
     one_request_writes_several_streams_atomically,
@@ -276,6 +277,28 @@ async fn of_concurrent_appends_at_one_expected_version_exactly_one_wins(db: &Tes
     let versions: Vec<i64> =
         log.read_stream(&contested, 0).await.expect("read").iter().map(|e| e.version).collect();
     assert_eq!(versions, vec![1, 2, 3]);
+}
+
+/// Two event logs on one database stand for two processes: each must see the other's appends
+/// in its version checks, whatever it remembers of the stream.
+async fn a_writer_notices_what_another_process_appended(db: &TestDatabase) {
+    let (here, there) = (db.database.event_log(), db.database.event_log());
+    let stream = new_stream();
+    here.append(write(&stream, ExpectedVersion::Exact(0), vec![event("A", 1)])).await.expect("first");
+    here.append(write(&stream, ExpectedVersion::Exact(1), vec![event("B", 2)])).await.expect("second");
+    there.append(write(&stream, ExpectedVersion::Exact(2), vec![event("C", 3)])).await.expect("elsewhere");
+    match here.append(write(&stream, ExpectedVersion::Exact(2), vec![event("D", 4)])).await {
+        Err(AppendError::VersionConflict { expected: 2, actual: 3, .. }) => {}
+        other => panic!("expected a conflict with version 3, got {other:?}"),
+    }
+    let refused_gap = here.append(write(&stream, ExpectedVersion::Exact(5), vec![event("E", 5)])).await;
+    assert!(matches!(refused_gap, Err(AppendError::VersionConflict { actual: 3, .. })), "{refused_gap:?}");
+    here.append(write(&stream, ExpectedVersion::Exact(3), vec![event("D", 4)]))
+        .await
+        .expect("at the true version");
+    let versions: Vec<i64> =
+        here.read_stream(&stream, 0).await.expect("read").iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 async fn concurrent_appends_keep_every_stream_gap_free_and_read_all_complete(db: &TestDatabase) {
