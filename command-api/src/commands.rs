@@ -337,8 +337,26 @@ fn to_new_events<E: EventPayload>(events: &[E]) -> Vec<NewEvent> {
     events.iter().map(NewEvent::from_payload).collect()
 }
 
-fn owned_claims(owner: &str, changes: Vec<ClaimChange>) -> impl Iterator<Item = ClaimRequest> + '_ {
-    changes.into_iter().map(move |change| ClaimRequest { owner_stream: owner.to_owned(), change })
+/// The claims `events` take and free on `stream_id`, each judged against the state just
+/// before it (`before`, then folded event by event).
+fn claims_of<S: Clone, E>(
+    stream_id: &str,
+    before: &S,
+    events: &[E],
+    evolve: fn(S, &E) -> S,
+    claims: fn(&E, &S) -> Vec<ClaimChange>,
+) -> Vec<ClaimRequest> {
+    let mut state = before.clone();
+    let mut requests = Vec::new();
+    for event in events {
+        requests.extend(
+            claims(event, &state)
+                .into_iter()
+                .map(|change| ClaimRequest { owner_stream: stream_id.to_owned(), change }),
+        );
+        state = evolve(state, event);
+    }
+    requests
 }
 
 /// The version and position a stream reached with an accepted append.
@@ -386,12 +404,7 @@ async fn change_user(
     let loaded = load_target(cache, aggregates.log.as_ref(), user_id, "user", "userId", if_match).await?;
     let events = user::decide(&loaded.state, command, context)?;
     let stream_id = cache.stream_id(user_id);
-    let mut claims = Vec::new();
-    let mut before = loaded.state.clone();
-    for event in &events {
-        claims.extend(owned_claims(&stream_id, event.claims(&before)));
-        before = user::evolve(before, event);
-    }
+    let claims = claims_of(&stream_id, &loaded.state, &events, user::evolve, user::Event::claims);
     let company_id = loaded.state.company_id;
     Ok(decision(|a| &a.users, user_id, stream_id, loaded, company_id, events, claims))
 }
@@ -407,10 +420,7 @@ async fn change_role(
     let loaded = load_target(cache, aggregates.log.as_ref(), role_id, "role", "roleId", if_match).await?;
     let events = role::decide(&loaded.state, command, context)?;
     let stream_id = cache.stream_id(role_id);
-    let claims: Vec<ClaimRequest> = events
-        .iter()
-        .flat_map(|event| owned_claims(&stream_id, event.claims(&loaded.state)).collect::<Vec<_>>())
-        .collect();
+    let claims = claims_of(&stream_id, &loaded.state, &events, role::evolve, role::Event::claims);
     let company_id = loaded.state.company_id;
     Ok(decision(|a| &a.roles, role_id, stream_id, loaded, company_id, events, claims))
 }
@@ -482,10 +492,7 @@ async fn create_user(
     }));
     let events = user::decide(&user::State::default(), command, context)?;
     let stream_id = aggregates.users.stream_id(user_id);
-    let claims: Vec<ClaimRequest> = events
-        .iter()
-        .flat_map(|e| owned_claims(&stream_id, e.claims(&user::State::default())).collect::<Vec<_>>())
-        .collect();
+    let claims = claims_of(&stream_id, &user::State::default(), &events, user::evolve, user::Event::claims);
     Ok(decision(|a| &a.users, user_id, stream_id, Loaded::default(), Some(body.company_id), events, claims))
 }
 
@@ -507,10 +514,7 @@ async fn create_role(
     };
     let events = role::decide(&role::State::default(), command, context)?;
     let stream_id = aggregates.roles.stream_id(role_id);
-    let claims: Vec<ClaimRequest> = events
-        .iter()
-        .flat_map(|e| owned_claims(&stream_id, e.claims(&role::State::default())).collect::<Vec<_>>())
-        .collect();
+    let claims = claims_of(&stream_id, &role::State::default(), &events, role::evolve, role::Event::claims);
     Ok(decision(|a| &a.roles, role_id, stream_id, Loaded::default(), Some(body.company_id), events, claims))
 }
 
@@ -573,9 +577,13 @@ async fn register_company(
     let mut claims = Vec::new();
     for (role_id, events) in [(administrator_role_id, &administrator_events), (user_role_id, &user_events)] {
         let stream_id = aggregates.roles.stream_id(role_id);
-        for event in events.iter() {
-            claims.extend(owned_claims(&stream_id, event.claims(&role::State::default())));
-        }
+        claims.extend(claims_of(
+            &stream_id,
+            &role::State::default(),
+            events,
+            role::evolve,
+            role::Event::claims,
+        ));
         writes.push(StreamWrite {
             stream_id,
             expected: ExpectedVersion::Exact(0),
