@@ -20,8 +20,7 @@ use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::row::{EVENT_COLUMNS, EventRow, into_events};
-use crate::sqlite::{conflict, push_audit_filter};
+use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
     AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, RecordedEvent,
     StoreError, StoredReply,
@@ -204,7 +203,7 @@ async fn single_failure(pool: &PgPool, request: &AppendRequest, error: sqlx::Err
             if let Ok(actual) = actual
                 && (!write.expected.allows(actual) || matches!(write.expected, crate::ExpectedVersion::Any))
             {
-                return conflict(write, actual);
+                return write.conflict(actual);
             }
         }
     }
@@ -250,7 +249,7 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
         for write in writes {
             let actual = versions.get(&write.stream_id).copied().unwrap_or(0);
             if !write.expected.allows(actual) {
-                outcomes[index] = Some(Outcome::Done(Err(conflict(write, actual))));
+                outcomes[index] = Some(Outcome::Done(Err(write.conflict(actual))));
                 break;
             }
         }
@@ -647,7 +646,7 @@ async fn commit_simple(
         let request = &jobs[index].request;
         let write = &request.writes[0];
         match conflicts.get(&write.stream_id) {
-            Some(&actual) => Err(conflict(write, actual)),
+            Some(&actual) => Err(write.conflict(actual)),
             None => {
                 let event_positions: Vec<i64> = write
                     .events
@@ -671,7 +670,7 @@ async fn commit_simple(
                     Err(AppendError::VersionConflict { actual, .. }) => actual,
                     Err(_) => return Outcome::Deferred,
                 };
-                Outcome::Done(Err(conflict(write, actual)))
+                Outcome::Done(Err(write.conflict(actual)))
             }
         })
         .collect())

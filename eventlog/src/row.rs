@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use domain::{Actor, ActorKind};
 use uuid::Uuid;
 
-use crate::{Checkpoint, Metadata, RecordedEvent, StoreError};
+use sqlx::QueryBuilder;
+
+use crate::{AuditQuery, Checkpoint, Metadata, RecordedEvent, StoreError};
 
 /// Selects the columns of [`EventRow`]; `$TX` is the backend's expression for the checkpoint's tx.
 pub(crate) const EVENT_COLUMNS: &str = "position, $TX as tx, stream_id, version, event_id, event_type, \
@@ -60,4 +62,36 @@ impl TryFrom<EventRow> for RecordedEvent {
 
 pub(crate) fn into_events(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
     rows.into_iter().map(RecordedEvent::try_from).collect()
+}
+
+/// Adds the audit filter's conditions; the caller has written `... where true`.
+pub(crate) fn push_audit_filter<DB: sqlx::Database>(builder: &mut QueryBuilder<DB>, query: &AuditQuery)
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(stream_id) = &query.stream_id {
+        builder.push(" and stream_id = ").push_bind(stream_id.clone());
+    }
+    if let Some(company_id) = query.company_id {
+        builder.push(" and company_id = ").push_bind(company_id);
+    }
+    if let Some(actor_id) = query.actor_id {
+        builder.push(" and actor_id = ").push_bind(actor_id);
+    }
+    if let Some(types) = &query.event_types {
+        builder.push(" and event_type in (");
+        let mut separated = builder.separated(", ");
+        for event_type in types {
+            separated.push_bind(event_type.clone());
+        }
+        builder.push(")");
+    }
+    if let Some(from) = query.from {
+        builder.push(" and recorded_at >= ").push_bind(from);
+    }
+    if let Some(to) = query.to {
+        builder.push(" and recorded_at < ").push_bind(to);
+    }
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::row::{EVENT_COLUMNS, EventRow, into_events};
+use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
     AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
     StoredReply,
@@ -112,7 +112,7 @@ async fn append_one(
                 .fetch_one(&mut *connection)
                 .await?;
         if !write.expected.allows(actual) {
-            return Err(conflict(write, actual));
+            return Err(write.conflict(actual));
         }
         versions_before.push(actual);
     }
@@ -172,46 +172,6 @@ async fn append_one(
             .await?;
     }
     Ok(appended)
-}
-
-pub(crate) fn conflict(write: &crate::StreamWrite, actual: i64) -> AppendError {
-    let expected = match write.expected {
-        crate::ExpectedVersion::Exact(expected) => expected,
-        crate::ExpectedVersion::Any => actual,
-    };
-    AppendError::VersionConflict { stream_id: write.stream_id.clone(), expected, actual }
-}
-
-/// Adds the audit filter's conditions; the caller has written `... where true`.
-pub(crate) fn push_audit_filter<DB: sqlx::Database>(builder: &mut QueryBuilder<DB>, query: &AuditQuery)
-where
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    if let Some(stream_id) = &query.stream_id {
-        builder.push(" and stream_id = ").push_bind(stream_id.clone());
-    }
-    if let Some(company_id) = query.company_id {
-        builder.push(" and company_id = ").push_bind(company_id);
-    }
-    if let Some(actor_id) = query.actor_id {
-        builder.push(" and actor_id = ").push_bind(actor_id);
-    }
-    if let Some(types) = &query.event_types {
-        builder.push(" and event_type in (");
-        let mut separated = builder.separated(", ");
-        for event_type in types {
-            separated.push_bind(event_type.clone());
-        }
-        builder.push(")");
-    }
-    if let Some(from) = query.from {
-        builder.push(" and recorded_at >= ").push_bind(from);
-    }
-    if let Some(to) = query.to {
-        builder.push(" and recorded_at < ").push_bind(to);
-    }
 }
 
 #[async_trait]

@@ -46,6 +46,17 @@ pub struct StreamWrite {
     pub events: Vec<NewEvent>,
 }
 
+impl StreamWrite {
+    /// The error for this write when its stream is at `actual`.
+    pub(crate) fn conflict(&self, actual: i64) -> AppendError {
+        let expected = match self.expected {
+            ExpectedVersion::Exact(expected) => expected,
+            ExpectedVersion::Any => actual,
+        };
+        AppendError::VersionConflict { stream_id: self.stream_id.clone(), expected, actual }
+    }
+}
+
 /// Who did it, for whom, and as part of what: stored with every event of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
