@@ -258,6 +258,7 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
     // 2. Idempotency keys: reserve them; a key already stored refuses its request.
     let keyed: Vec<usize> =
         pending(&outcomes).filter(|&index| jobs[index].request.idempotency.is_some()).collect();
+    let mut reservation_owners = Vec::new();
     if !keyed.is_empty() {
         let (mut scopes, mut keys, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
         for &index in &keyed {
@@ -278,18 +279,20 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
         .await?
         .into_iter()
         .collect();
+        // The statement inserts a key once however many requests of the batch carry it: the
+        // first of them owns the reservation, later copies wait for the next batch (where the
+        // key is stored and they are answered with its reply).
         let mut claimed_here = HashSet::new();
         for &index in &keyed {
             if let Some(idempotency) = &jobs[index].request.idempotency {
                 let key = (idempotency.scope.clone(), idempotency.key.clone());
-                if !reserved.contains(&key) {
-                    outcomes[index] = Some(if claimed_here.contains(&key) {
-                        Outcome::Deferred
-                    } else {
-                        Outcome::Done(Err(AppendError::IdempotencyKeyUsed))
-                    });
-                } else {
+                if claimed_here.contains(&key) {
+                    outcomes[index] = Some(Outcome::Deferred);
+                } else if reserved.contains(&key) {
                     claimed_here.insert(key);
+                    reservation_owners.push(index);
+                } else {
+                    outcomes[index] = Some(Outcome::Done(Err(AppendError::IdempotencyKeyUsed)));
                 }
             }
         }
@@ -354,7 +357,7 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
                 .await?;
         }
     }
-    undo_refused_reservations(&mut transaction, jobs, &outcomes, &keyed).await?;
+    undo_refused_reservations(&mut transaction, jobs, &outcomes, &reservation_owners).await?;
 
     // 4. The events of every request still standing, in one statement.
     let accepted: Vec<usize> = pending(&outcomes).collect();
@@ -443,20 +446,17 @@ fn net_releases(request: &AppendRequest) -> impl Iterator<Item = (&str, &str)> {
     request.releases().filter(move |claim| !acquired.contains(claim))
 }
 
+/// Deletes the reservations that requests of this batch made and then did not use (refused
+/// or deferred by a later step): only their owners', never a copy's, which shares the row.
 async fn undo_refused_reservations(
     transaction: &mut PgConnection,
     jobs: &[Job],
     outcomes: &[Option<Outcome>],
-    keyed: &[usize],
+    owners: &[usize],
 ) -> Result<(), sqlx::Error> {
     let (mut scopes, mut keys) = (Vec::new(), Vec::new());
-    for &index in keyed {
-        let refused_after_reserving = match &outcomes[index] {
-            Some(Outcome::Done(Err(AppendError::IdempotencyKeyUsed))) => false,
-            Some(_) => true,
-            None => false,
-        };
-        if let (true, Some(idempotency)) = (refused_after_reserving, &jobs[index].request.idempotency) {
+    for &index in owners {
+        if let (Some(_), Some(idempotency)) = (&outcomes[index], &jobs[index].request.idempotency) {
             scopes.push(idempotency.scope.as_str());
             keys.push(idempotency.key.as_str());
         }

@@ -89,6 +89,7 @@ eventlog::on_every_backend!(
     of_sixteen_concurrent_claims_of_one_key_exactly_one_wins,
     of_concurrent_appends_at_one_expected_version_exactly_one_wins,
     a_writer_notices_what_another_process_appended,
+    copies_of_one_keyed_request_sent_at_once_are_accepted_once,
     concurrent_appends_keep_every_stream_gap_free_and_read_all_complete,
     an_idempotency_key_is_accepted_once_and_keeps_its_reply,
     one_request_writes_several_streams_atomically,
@@ -299,6 +300,75 @@ async fn a_writer_notices_what_another_process_appended(db: &TestDatabase) {
     let versions: Vec<i64> =
         here.read_stream(&stream, 0).await.expect("read").iter().map(|e| e.version).collect();
     assert_eq!(versions, vec![1, 2, 3, 4]);
+}
+
+/// A client retrying impatiently: copies of one request, one idempotency key, each with its
+/// own new stream and the same claim. One is accepted and its reply kept; the others are
+/// told the key is used (and the caller replays the stored reply).
+async fn copies_of_one_keyed_request_sent_at_once_are_accepted_once(db: &TestDatabase) {
+    let log = db.database.event_log();
+    // On Postgres, first hold both group-commit writers up (their batches wait on a claim that
+    // an open transaction holds), so that the copies queue up and meet inside one batch. The
+    // pauses only make that meeting likely; the assertions hold either way.
+    let mut hold = None;
+    if let Database::Postgres(pool) = &db.database {
+        let blocker = format!("blocker:{}", Uuid::now_v7());
+        let mut transaction = pool.begin().await.expect("begin");
+        sqlx::query("insert into claims (claim_key, owner_stream) values ($1, 'test-holder')")
+            .bind(&blocker)
+            .execute(&mut *transaction)
+            .await
+            .expect("hold the blocker claim");
+        let blocked: Vec<_> = (0..8)
+            .map(|_| {
+                let log = Arc::clone(&log);
+                let request = with_claims(
+                    write(&new_stream(), ExpectedVersion::Exact(0), vec![event("B", 0)]),
+                    &[ClaimChange::Acquire(blocker.clone())],
+                );
+                tokio::spawn(async move { log.append(request).await })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        hold = Some((transaction, blocked));
+    }
+    let claim = format!("username:{}", Uuid::now_v7());
+    let idempotency = Idempotency {
+        scope: "operator:Copies".to_owned(),
+        key: "copy".to_owned(),
+        request_hash: "h".to_owned(),
+    };
+    let copies: Vec<_> = (0..8)
+        .map(|_| {
+            let log = Arc::clone(&log);
+            let mut request = with_claims(
+                write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]),
+                &[ClaimChange::Acquire(claim.clone())],
+            );
+            request.idempotency = Some(idempotency.clone());
+            tokio::spawn(async move { log.append(request).await })
+        })
+        .collect();
+    if let Some((transaction, blocked)) = hold {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        transaction.rollback().await.expect("release the writers");
+        for request in blocked {
+            let _ = request.await.expect("task");
+        }
+    }
+    let mut accepted = Vec::new();
+    for copy in copies {
+        match copy.await.expect("task") {
+            Ok(appended) => accepted.push(appended),
+            Err(AppendError::IdempotencyKeyUsed) => {}
+            Err(other) => panic!("a copy was refused with {other:?} instead of being told the key is used"),
+        }
+    }
+    assert_eq!(accepted.len(), 1, "exactly one copy is accepted");
+    let stored = log.idempotent_reply("operator:Copies", "copy").await.expect("lookup").expect("reply kept");
+    assert_eq!(stored.reply, accepted[0]);
+    let copies_stored = read_everything(log.as_ref()).await.iter().filter(|e| e.event_type == "A").count();
+    assert_eq!(copies_stored, 1);
 }
 
 async fn concurrent_appends_keep_every_stream_gap_free_and_read_all_complete(db: &TestDatabase) {
