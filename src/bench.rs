@@ -435,13 +435,10 @@ struct RawRows {
 
 impl RawRows {
     fn push(&mut self, stream_id: &str, version: i64, index: usize, company_id: Uuid) {
-        let event = NewEvent::from_payload(&domain::user::Event::UserProfileUpdated {
-            email: None,
-            first_name: Some(format!("Bench {index}")),
-            last_name: None,
-            phone: None,
-            extension: None,
-        });
+        let event = NewEvent::from_payload(&domain::user::Event::profile_updated(
+            None,
+            [(domain::user::Field::FirstName, Some(format!("Bench {index}")))].into(),
+        ));
         let actor = Actor::operator();
         let request_id = Uuid::now_v7();
         self.stream_id.push(stream_id.to_owned());

@@ -48,7 +48,7 @@ enum ProjectionsCommand {
     Rebuild {
         #[command(flatten)]
         store: StoreArgs,
-        /// Which read model: users, roles, companies, or all.
+        /// Which read model: users, roles, companies, groups, or all.
         #[arg(long, default_value = "all")]
         read_model: String,
     },
@@ -270,7 +270,7 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
     let models: Vec<ReadModel> = match read_model {
         "all" => ReadModel::ALL.to_vec(),
         name => vec![ReadModel::parse(name).with_context(|| {
-            format!("--read-model: unknown read model {name:?} (users, roles, companies or all)")
+            format!("--read-model: unknown read model {name:?} (users, roles, companies, groups or all)")
         })?],
     };
     let store = open_store(&store_args).await?;

@@ -40,6 +40,11 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
         domain::stream_id(self.category, id)
     }
 
+    /// The aggregate's `evolve`, to fold events the cache has not seen yet.
+    pub fn evolve(&self) -> fn(S, &E) -> S {
+        self.evolve
+    }
+
     fn cached(&self, id: Uuid) -> Option<Loaded<S>> {
         self.entries.lock().ok()?.get(&id).cloned()
     }
@@ -102,16 +107,31 @@ pub struct Aggregates {
     pub companies: Cache<domain::company::State, domain::company::Event>,
     pub roles: Cache<domain::role::State, domain::role::Event>,
     pub users: Cache<domain::user::State, domain::user::Event>,
+    pub groups: Cache<domain::group::State, domain::group::Event>,
 }
 
 impl Aggregates {
     pub fn new(log: Arc<dyn EventLog>) -> Self {
-        use domain::{company, role, user};
+        use domain::{company, group, role, user};
         Aggregates {
             log,
             companies: Cache::new(company::CATEGORY, company::evolve),
             roles: Cache::new(role::CATEGORY, role::evolve),
             users: Cache::new(user::CATEGORY, user::evolve),
+            groups: Cache::new(group::CATEGORY, group::evolve),
+        }
+    }
+
+    /// Reads the new events of `stream_id` into its cache (after another writer appended).
+    pub async fn refresh_stream(&self, stream_id: &str) -> Result<(), ApiError> {
+        let log = self.log.as_ref();
+        let Some((category, id)) = domain::parse_stream_id(stream_id) else { return Ok(()) };
+        match category {
+            domain::user::CATEGORY => self.users.refresh(log, id).await.map(drop),
+            domain::role::CATEGORY => self.roles.refresh(log, id).await.map(drop),
+            domain::company::CATEGORY => self.companies.refresh(log, id).await.map(drop),
+            domain::group::CATEGORY => self.groups.refresh(log, id).await.map(drop),
+            _ => Ok(()),
         }
     }
 }

@@ -1,25 +1,37 @@
-//! The commands the API accepts: their JSON bodies, and how each becomes a decision of the
-//! domain and the writes that record it.
+//! The commands the API accepts, and how each becomes decisions of the domain's aggregates
+//! and the writes that record them.
+//!
+//! A command may change several aggregates in one append: creating a user also takes a seat
+//! on the company, adds a holder to the role and a member to the group. Every stream is
+//! written at the version it was decided on, so a concurrent change to any of them fails the
+//! whole append and the command is decided again.
 
-use chrono::{DateTime, Utc};
-use domain::{ClaimChange, Context, EventPayload, Level, Module, PermissionSet, company, role, user};
-use eventlog::{Appended, ClaimRequest, ExpectedVersion, NewEvent, StreamWrite};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+use domain::role::Holder;
+use domain::user::Field;
+use domain::{Context, PermissionSet, company, group, role, user};
 use uuid::Uuid;
 
 use crate::cache::{Aggregates, Cache, Loaded};
+use crate::dto::{self, parse};
 use crate::error::ApiError;
+use crate::plan::{Decision, Plan, no_claims};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 14] = [
+pub const COMMAND_TYPES: [&str; 24] = [
     "RegisterCompany",
+    "UpdateCompany",
+    "SetLicenseLimit",
+    "SetCompanyPolicies",
     "CreateUser",
     "ApproveUser",
     "DisapproveUser",
     "SuspendUser",
+    "DeactivateUser",
     "ReactivateUser",
     "UpdateUserProfile",
+    "SetUserAccess",
     "DeleteUser",
     "CreateRole",
     "UpdateRole",
@@ -27,192 +39,12 @@ pub const COMMAND_TYPES: [&str; 14] = [
     "AssignRole",
     "GrantPermission",
     "RevokePermission",
+    "CreateGroup",
+    "RenameGroup",
+    "SetGroupRole",
+    "DeleteGroup",
+    "AssignGroup",
 ];
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RegisterCompany {
-    pub name: String,
-    pub main_phone: String,
-    pub parent_company_id: Option<Uuid>,
-    pub license_limit: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateUser {
-    pub company_id: Uuid,
-    pub username: String,
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub phone: Option<String>,
-    pub extension: Option<String>,
-    pub role_id: Option<Uuid>,
-    #[serde(default)]
-    pub approved: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserTarget {
-    pub user_id: Uuid,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SuspendUser {
-    pub user_id: Uuid,
-    pub until: Option<DateTime<Utc>>,
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateUserProfile {
-    pub user_id: Uuid,
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    /// Absent keeps the phone; `null` clears it.
-    #[serde(default, deserialize_with = "present")]
-    pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub extension: Option<Option<String>>,
-}
-
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Permission {
-    pub module: Module,
-    pub level: Level,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateRole {
-    pub company_id: Uuid,
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub permissions: Vec<Permission>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateRole {
-    pub role_id: Uuid,
-    pub name: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RoleTarget {
-    pub role_id: Uuid,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AssignRole {
-    pub user_id: Uuid,
-    pub role_id: Uuid,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GrantPermission {
-    pub role_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub module: Module,
-    pub level: Level,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RevokePermission {
-    pub role_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
-    pub module: Module,
-}
-
-/// Decodes a command body, naming the field that is wrong.
-pub fn parse<T: DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(body).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner().to_string();
-        // serde names a missing or unknown field in its message, not in the path.
-        let field = between_backticks(&inner).filter(|_| path == ".").unwrap_or(path);
-        let problem = inner.split(" at line ").next().unwrap_or(&inner).to_owned();
-        ApiError::invalid_field(&field, problem)
-    })
-}
-
-fn between_backticks(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let end = start + message[start..].find('`')?;
-    Some(message[start..end].to_owned())
-}
-
-/// Brings the caches up to date with an accepted append.
-pub type Remember = Box<dyn FnOnce(&Aggregates, &Appended) + Send>;
-
-/// What a command decided: the writes to append and how to answer.
-pub struct Decision {
-    pub target_id: Uuid,
-    pub target_stream: String,
-    /// The target's version and last position before this command (the answer to a no-op).
-    pub version: i64,
-    pub position: i64,
-    pub writes: Vec<StreamWrite>,
-    pub claims: Vec<ClaimRequest>,
-    pub company_id: Option<Uuid>,
-    /// Brings the caches up to date once the append is accepted.
-    pub remember: Remember,
-}
-
-/// The answer to an accepted command.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reply {
-    pub id: Uuid,
-    pub stream_id: String,
-    pub version: i64,
-    pub position: i64,
-    pub events: Vec<ReplyEvent>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplyEvent {
-    pub event_id: Uuid,
-    #[serde(rename = "type")]
-    pub event_type: String,
-}
-
-impl Reply {
-    /// The reply for an accepted append whose first write is the command's target.
-    pub fn from_appended(appended: &Appended) -> Option<Reply> {
-        let target = appended.streams.first()?;
-        let (_, id) = domain::parse_stream_id(&target.stream_id)?;
-        Some(Reply {
-            id,
-            stream_id: target.stream_id.clone(),
-            version: target.version,
-            position: appended.last_position().unwrap_or_default(),
-            events: target
-                .events
-                .iter()
-                .map(|e| ReplyEvent { event_id: e.event_id, event_type: e.event_type.clone() })
-                .collect(),
-        })
-    }
-}
 
 /// Decides `command_type` with `body` against the current state of its aggregates.
 pub async fn decide(
@@ -222,97 +54,99 @@ pub async fn decide(
     context: &Context,
     if_match: Option<i64>,
 ) -> Result<Decision, ApiError> {
-    let log = aggregates.log.as_ref();
+    let on = On { aggregates, context, if_match };
     match command_type {
         "RegisterCompany" => register_company(aggregates, parse(body)?, context).await,
+        "UpdateCompany" => {
+            let dto::UpdateCompany { company_id, name, main_phone } = parse(body)?;
+            on.company(company_id, |_| Ok(company::Command::Update { name, main_phone })).await
+        }
+        "SetLicenseLimit" => {
+            let dto::SetLicenseLimit { company_id, limit } = parse(body)?;
+            let limit = limit.flatten();
+            on.company(company_id, |_| Ok(company::Command::SetLicenseLimit { limit })).await
+        }
+        "SetCompanyPolicies" => {
+            let dto::SetCompanyPolicies { company_id, username_policy, password_policy } = parse(body)?;
+            if username_policy.is_none() && password_policy.is_none() {
+                return Err(ApiError::invalid_field(
+                    "usernamePolicy",
+                    "give usernamePolicy, passwordPolicy or both",
+                ));
+            }
+            on.company(company_id, |current| {
+                Ok(company::Command::SetPolicies {
+                    username: username_policy.map(|p| p.over(&current.username_policy)),
+                    password: password_policy.map(|p| p.over(&current.password_policy)),
+                })
+            })
+            .await
+        }
         "CreateUser" => create_user(aggregates, parse(body)?, context).await,
-        "ApproveUser" => {
-            let target: UserTarget = parse(body)?;
-            change_user(aggregates, target.user_id, if_match, context, user::Command::Approve).await
-        }
-        "DisapproveUser" => {
-            let target: UserTarget = parse(body)?;
-            change_user(aggregates, target.user_id, if_match, context, user::Command::Disapprove).await
-        }
+        "ApproveUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Approve).await,
+        "DisapproveUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Disapprove).await,
         "SuspendUser" => {
-            let SuspendUser { user_id, until, reason } = parse(body)?;
-            change_user(aggregates, user_id, if_match, context, user::Command::Suspend { until, reason })
-                .await
+            let dto::SuspendUser { user_id, until, reason } = parse(body)?;
+            on.user(user_id, user::Command::Suspend { until, reason }).await
         }
-        "ReactivateUser" => {
-            let target: UserTarget = parse(body)?;
-            change_user(aggregates, target.user_id, if_match, context, user::Command::Reactivate).await
-        }
+        "DeactivateUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Deactivate).await,
+        "ReactivateUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Reactivate).await,
         "UpdateUserProfile" => {
-            let update: UpdateUserProfile = parse(body)?;
-            let changes = user::ProfileChanges {
-                email: update.email,
-                first_name: update.first_name,
-                last_name: update.last_name,
-                phone: update.phone,
-                extension: update.extension,
-            };
-            change_user(aggregates, update.user_id, if_match, context, user::Command::UpdateProfile(changes))
-                .await
+            let update: dto::UpdateUserProfile = parse(body)?;
+            let user_id = update.user_id;
+            on.user(user_id, user::Command::UpdateProfile(profile_changes(update)?)).await
         }
-        "DeleteUser" => {
-            let target: UserTarget = parse(body)?;
-            change_user(aggregates, target.user_id, if_match, context, user::Command::Delete).await
+        "SetUserAccess" => {
+            let dto::SetUserAccess { user_id, admin, portal_access } = parse(body)?;
+            on.user(user_id, user::Command::SetAccess { admin, portal_access }).await
         }
+        "DeleteUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Delete).await,
         "AssignRole" => {
-            let AssignRole { user_id, role_id } = parse(body)?;
-            let role = aggregates.roles.refresh(log, role_id).await?.state;
-            change_user(aggregates, user_id, if_match, context, user::Command::AssignRole { role_id, role })
-                .await
+            let dto::AssignRole { user_id, role_id } = parse(body)?;
+            let role = aggregates.roles.load(aggregates.log.as_ref(), role_id).await?.state;
+            on.user(user_id, user::Command::AssignRole { role_id, role }).await
+        }
+        "AssignGroup" => {
+            let dto::AssignGroup { user_id, group_id } = parse(body)?;
+            let group = aggregates.groups.load(aggregates.log.as_ref(), group_id).await?.state;
+            on.user(user_id, user::Command::AssignGroup { group_id, group }).await
         }
         "CreateRole" => create_role(aggregates, parse(body)?, context).await,
         "UpdateRole" => {
-            let UpdateRole { role_id, name, description } = parse(body)?;
-            change_role(aggregates, role_id, if_match, context, role::Command::Update { name, description })
-                .await
+            let dto::UpdateRole { role_id, name, description } = parse(body)?;
+            on.role(role_id, role::Command::Update { name, description }).await
         }
-        "DeleteRole" => {
-            let target: RoleTarget = parse(body)?;
-            change_role(aggregates, target.role_id, if_match, context, role::Command::Delete).await
-        }
+        "DeleteRole" => on.role(parse::<dto::RoleTarget>(body)?.role_id, role::Command::Delete).await,
         "GrantPermission" => {
-            let GrantPermission { role_id, user_id, module, level } = parse(body)?;
+            let dto::GrantPermission { role_id, user_id, module, level } = parse(body)?;
             match one_target(role_id, user_id)? {
-                Target::Role(role_id) => {
-                    change_role(
-                        aggregates,
-                        role_id,
-                        if_match,
-                        context,
-                        role::Command::Grant { module, level },
-                    )
-                    .await
-                }
-                Target::User(user_id) => {
-                    change_user(
-                        aggregates,
-                        user_id,
-                        if_match,
-                        context,
-                        user::Command::Grant { module, level },
-                    )
-                    .await
-                }
+                Target::Role(role_id) => on.role(role_id, role::Command::Grant { module, level }).await,
+                Target::User(user_id) => on.user(user_id, user::Command::Grant { module, level }).await,
             }
         }
         "RevokePermission" => {
-            let RevokePermission { role_id, user_id, module } = parse(body)?;
+            let dto::RevokePermission { role_id, user_id, module } = parse(body)?;
             match one_target(role_id, user_id)? {
-                Target::Role(role_id) => {
-                    change_role(aggregates, role_id, if_match, context, role::Command::Revoke { module })
-                        .await
-                }
-                Target::User(user_id) => {
-                    change_user(aggregates, user_id, if_match, context, user::Command::Revoke { module })
-                        .await
-                }
+                Target::Role(role_id) => on.role(role_id, role::Command::Revoke { module }).await,
+                Target::User(user_id) => on.user(user_id, user::Command::Revoke { module }).await,
             }
         }
+        "CreateGroup" => create_group(aggregates, parse(body)?, context).await,
+        "RenameGroup" => {
+            let dto::RenameGroup { group_id, name } = parse(body)?;
+            on.group(group_id, group::Command::Rename { name }).await
+        }
+        "SetGroupRole" => {
+            let dto::SetGroupRole { group_id, role_id } = parse(body)?;
+            let role = match role_id.flatten() {
+                Some(role_id) => {
+                    Some((role_id, aggregates.roles.load(aggregates.log.as_ref(), role_id).await?.state))
+                }
+                None => None,
+            };
+            on.group(group_id, group::Command::SetRole { role }).await
+        }
+        "DeleteGroup" => on.group(parse::<dto::GroupTarget>(body)?.group_id, group::Command::Delete).await,
         other => Err(ApiError::UnknownCommand(other.to_owned())),
     }
 }
@@ -333,175 +167,319 @@ fn one_target(role_id: Option<Uuid>, user_id: Option<Uuid>) -> Result<Target, Ap
     }
 }
 
-fn to_new_events<E: EventPayload>(events: &[E]) -> Vec<NewEvent> {
-    events.iter().map(NewEvent::from_payload).collect()
-}
-
-/// The claims `events` take and free on `stream_id`, each judged against the state just
-/// before it (`before`, then folded event by event).
-fn claims_of<S: Clone, E>(
-    stream_id: &str,
-    before: &S,
-    events: &[E],
-    evolve: fn(S, &E) -> S,
-    claims: fn(&E, &S) -> Vec<ClaimChange>,
-) -> Vec<ClaimRequest> {
-    let mut state = before.clone();
-    let mut requests = Vec::new();
-    for event in events {
-        requests.extend(
-            claims(event, &state)
-                .into_iter()
-                .map(|change| ClaimRequest { owner_stream: stream_id.to_owned(), change }),
-        );
-        state = evolve(state, event);
+fn profile_changes(update: dto::UpdateUserProfile) -> Result<user::ProfileChanges, ApiError> {
+    if update.username.is_some() {
+        return Err(ApiError::invalid_field("username", "a username cannot be changed"));
     }
-    requests
+    let fields: BTreeMap<Field, Option<String>> = [
+        (Field::Email, update.email),
+        (Field::FirstName, update.first_name),
+        (Field::LastName, update.last_name),
+        (Field::Phone, update.phone),
+        (Field::Mobile, update.mobile),
+        (Field::OfficePhone, update.office_phone),
+        (Field::Fax, update.fax),
+        (Field::OutboundCallerId, update.outbound_caller_id),
+        (Field::Extension, update.extension),
+        (Field::Title, update.title),
+        (Field::CustomerCode, update.customer_code),
+        (Field::Udid, update.udid),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| Some((field, value?)))
+    .collect();
+    Ok(user::ProfileChanges { fields, service_level: update.service_level })
 }
 
-/// The version and position a stream reached with an accepted append.
-fn reached(appended: &Appended, stream_id: &str) -> Option<(i64, i64)> {
-    let stream = appended.streams.iter().find(|s| s.stream_id == stream_id)?;
-    Some((stream.version, stream.events.iter().map(|e| e.position).max().unwrap_or_default()))
-}
-
-/// Loads an existing aggregate for a change: 404 when it has no events, 409 when `If-Match`
-/// names another version.
-async fn load_target<S: Clone + Default, E: EventPayload>(
-    cache: &Cache<S, E>,
-    log: &dyn eventlog::EventLog,
-    id: Uuid,
-    what: &str,
-    field: &'static str,
+/// A command on one existing aggregate, with the request's `If-Match`.
+struct On<'a> {
+    aggregates: &'a Aggregates,
+    context: &'a Context,
     if_match: Option<i64>,
+}
+
+impl On<'_> {
+    async fn company(
+        &self,
+        company_id: Uuid,
+        command: impl FnOnce(&company::State) -> Result<company::Command, ApiError>,
+    ) -> Result<Decision, ApiError> {
+        let a = self.aggregates;
+        let loaded = self.target(&a.companies, company_id, "company", "companyId").await?;
+        let events = company::decide(&loaded.state, command(&loaded.state)?, self.context)?;
+        let target = target(&a.companies, company_id, &loaded);
+        let mut plan = Plan::default();
+        plan.write(a, |a| &a.companies, company_id, loaded, events, no_claims);
+        Ok(plan.decision(target, Some(company_id)))
+    }
+
+    async fn role(&self, role_id: Uuid, command: role::Command) -> Result<Decision, ApiError> {
+        let a = self.aggregates;
+        let loaded = self.target(&a.roles, role_id, "role", "roleId").await?;
+        let events = role::decide(&loaded.state, command, self.context)?;
+        let (target, company_id) = (target(&a.roles, role_id, &loaded), loaded.state.company_id);
+        let mut plan = Plan::default();
+        plan.write(a, |a| &a.roles, role_id, loaded, events, role::Event::claims);
+        Ok(plan.decision(target, company_id))
+    }
+
+    /// A change of one user, with what it changes on the user's role, group and company.
+    async fn user(&self, user_id: Uuid, command: user::Command) -> Result<Decision, ApiError> {
+        let a = self.aggregates;
+        let log = a.log.as_ref();
+        let loaded = self.target(&a.users, user_id, "user", "userId").await?;
+        let events = user::decide(&loaded.state, command, self.context)?;
+        let before = loaded.state.clone();
+        let (target, company_id) = (target(&a.users, user_id, &loaded), before.company_id);
+        let mut plan = Plan::default();
+        plan.write(a, |a| &a.users, user_id, loaded, events.clone(), user::Event::claims);
+        for event in &events {
+            match event {
+                user::Event::RoleAssigned { role_id } => {
+                    if let Some(old) = before.role_id {
+                        self.role_holder(&mut plan, old, role::Command::RemoveHolder(Holder::User(user_id)))
+                            .await?;
+                    }
+                    self.role_holder(&mut plan, *role_id, role::Command::AddHolder(Holder::User(user_id)))
+                        .await?;
+                }
+                user::Event::GroupAssigned { group_id } => {
+                    if let Some(old) = before.group_id {
+                        self.member(&mut plan, old, group::Command::RemoveMember { user_id }).await?;
+                    }
+                    self.member(&mut plan, *group_id, group::Command::AddMember { user_id }).await?;
+                }
+                user::Event::UserDeleted {} => {
+                    if let Some(company_id) = before.company_id {
+                        let company = a.companies.load(log, company_id).await?;
+                        let events = company::decide(
+                            &company.state,
+                            company::Command::ReleaseSeat { user_id },
+                            self.context,
+                        )?;
+                        plan.write(a, |a| &a.companies, company_id, company, events, no_claims);
+                    }
+                    if let Some(role_id) = before.role_id {
+                        self.role_holder(
+                            &mut plan,
+                            role_id,
+                            role::Command::RemoveHolder(Holder::User(user_id)),
+                        )
+                        .await?;
+                    }
+                    if let Some(group_id) = before.group_id {
+                        self.member(&mut plan, group_id, group::Command::RemoveMember { user_id }).await?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(plan.decision(target, company_id))
+    }
+
+    /// A change of one group, with what it changes on its role and, when it is deleted, on
+    /// its members (back to Main Group).
+    async fn group(&self, group_id: Uuid, command: group::Command) -> Result<Decision, ApiError> {
+        let a = self.aggregates;
+        let log = a.log.as_ref();
+        let loaded = self.target(&a.groups, group_id, "group", "groupId").await?;
+        let events = group::decide(&loaded.state, command, self.context)?;
+        let before = loaded.state.clone();
+        let (target, company_id) = (target(&a.groups, group_id, &loaded), before.company_id);
+        let mut plan = Plan::default();
+        plan.write(a, |a| &a.groups, group_id, loaded, events.clone(), group::Event::claims);
+        for event in &events {
+            match event {
+                group::Event::GroupRoleSet { role_id } => {
+                    if let Some(old) = before.role_id {
+                        self.role_holder(
+                            &mut plan,
+                            old,
+                            role::Command::RemoveHolder(Holder::Group(group_id)),
+                        )
+                        .await?;
+                    }
+                    if let Some(new) = role_id {
+                        self.role_holder(&mut plan, *new, role::Command::AddHolder(Holder::Group(group_id)))
+                            .await?;
+                    }
+                }
+                group::Event::GroupDeleted {} => {
+                    if let Some(role_id) = before.role_id {
+                        self.role_holder(
+                            &mut plan,
+                            role_id,
+                            role::Command::RemoveHolder(Holder::Group(group_id)),
+                        )
+                        .await?;
+                    }
+                    let company = a.companies.load(log, company_id.unwrap_or_default()).await?.state;
+                    let main_group_id = company.main_group_id.ok_or(ApiError::Internal)?;
+                    let main = a.groups.load(log, main_group_id).await?;
+                    let mut main_events = Vec::new();
+                    for member in &before.members {
+                        let user = a.users.load(log, *member).await?;
+                        let events = user::decide(
+                            &user.state,
+                            user::Command::AssignGroup { group_id: main_group_id, group: main.state.clone() },
+                            self.context,
+                        )?;
+                        plan.write(a, |a| &a.users, *member, user, events, user::Event::claims);
+                        main_events.push(group::Event::GroupMemberAdded { user_id: *member });
+                    }
+                    plan.write(a, |a| &a.groups, main_group_id, main, main_events, group::Event::claims);
+                }
+                _ => {}
+            }
+        }
+        Ok(plan.decision(target, company_id))
+    }
+
+    async fn role_holder(
+        &self,
+        plan: &mut Plan,
+        role_id: Uuid,
+        command: role::Command,
+    ) -> Result<(), ApiError> {
+        let a = self.aggregates;
+        let role = a.roles.load(a.log.as_ref(), role_id).await?;
+        let events = role::decide(&role.state, command, self.context)?;
+        plan.write(a, |a| &a.roles, role_id, role, events, role::Event::claims);
+        Ok(())
+    }
+
+    async fn member(&self, plan: &mut Plan, group_id: Uuid, command: group::Command) -> Result<(), ApiError> {
+        let a = self.aggregates;
+        let group = a.groups.load(a.log.as_ref(), group_id).await?;
+        let events = group::decide(&group.state, command, self.context)?;
+        plan.write(a, |a| &a.groups, group_id, group, events, group::Event::claims);
+        Ok(())
+    }
+
+    /// Loads an existing aggregate for a change: 404 when it has no events, 409 when
+    /// `If-Match` names another version.
+    async fn target<S: Clone + Default, E: domain::EventPayload>(
+        &self,
+        cache: &Cache<S, E>,
+        id: Uuid,
+        what: &str,
+        field: &'static str,
+    ) -> Result<Loaded<S>, ApiError> {
+        let log = self.aggregates.log.as_ref();
+        let mut loaded = cache.load(log, id).await?;
+        if loaded.version == 0 || self.if_match.is_some_and(|expected| expected != loaded.version) {
+            // Not cached yet, or cached before another process appended: ask the log.
+            loaded = cache.refresh(log, id).await?;
+        }
+        if loaded.version == 0 {
+            return Err(ApiError::NotFound { what: what.to_owned(), field, id: id.to_string() });
+        }
+        if let Some(expected) = self.if_match.filter(|expected| *expected != loaded.version) {
+            return Err(ApiError::VersionConflict {
+                stream_id: cache.stream_id(id),
+                expected,
+                actual: loaded.version,
+            });
+        }
+        Ok(loaded)
+    }
+}
+
+/// The reply's target: id, stream, and version and position before the command.
+fn target<S, E>(cache: &Cache<S, E>, id: Uuid, loaded: &Loaded<S>) -> (Uuid, String, i64, i64)
+where
+    S: Clone + Default,
+    E: domain::EventPayload,
+{
+    (id, cache.stream_id(id), loaded.version, loaded.position)
+}
+
+/// A referenced aggregate that must exist: 404 naming `field` otherwise.
+async fn existing<S: Clone + Default, E: domain::EventPayload>(
+    aggregates: &Aggregates,
+    cache: &Cache<S, E>,
+    id: Uuid,
+    field: &'static str,
 ) -> Result<Loaded<S>, ApiError> {
-    let mut loaded = cache.load(log, id).await?;
-    if loaded.version == 0 || if_match.is_some_and(|expected| expected != loaded.version) {
-        // Not cached yet, or cached before another process appended: ask the log.
-        loaded = cache.refresh(log, id).await?;
-    }
+    let loaded = cache.load(aggregates.log.as_ref(), id).await?;
     if loaded.version == 0 {
-        return Err(ApiError::NotFound { what: what.to_owned(), field, id: id.to_string() });
-    }
-    if let Some(expected) = if_match.filter(|expected| *expected != loaded.version) {
-        return Err(ApiError::VersionConflict {
-            stream_id: cache.stream_id(id),
-            expected,
-            actual: loaded.version,
+        return Err(ApiError::NotFound {
+            what: field.trim_end_matches("Id").to_owned(),
+            field,
+            id: id.to_string(),
         });
     }
     Ok(loaded)
 }
 
-async fn change_user(
-    aggregates: &Aggregates,
-    user_id: Uuid,
-    if_match: Option<i64>,
-    context: &Context,
-    command: user::Command,
-) -> Result<Decision, ApiError> {
-    let cache = &aggregates.users;
-    let loaded = load_target(cache, aggregates.log.as_ref(), user_id, "user", "userId", if_match).await?;
-    let events = user::decide(&loaded.state, command, context)?;
-    let stream_id = cache.stream_id(user_id);
-    let claims = claims_of(&stream_id, &loaded.state, &events, user::evolve, user::Event::claims);
-    let company_id = loaded.state.company_id;
-    Ok(decision(|a| &a.users, user_id, stream_id, loaded, company_id, events, claims))
-}
-
-async fn change_role(
-    aggregates: &Aggregates,
-    role_id: Uuid,
-    if_match: Option<i64>,
-    context: &Context,
-    command: role::Command,
-) -> Result<Decision, ApiError> {
-    let cache = &aggregates.roles;
-    let loaded = load_target(cache, aggregates.log.as_ref(), role_id, "role", "roleId", if_match).await?;
-    let events = role::decide(&loaded.state, command, context)?;
-    let stream_id = cache.stream_id(role_id);
-    let claims = claims_of(&stream_id, &loaded.state, &events, role::evolve, role::Event::claims);
-    let company_id = loaded.state.company_id;
-    Ok(decision(|a| &a.roles, role_id, stream_id, loaded, company_id, events, claims))
-}
-
-/// A decision that writes `events` (if any) to one stream of the aggregate kind `select` gives.
-fn decision<S, E>(
-    select: fn(&Aggregates) -> &Cache<S, E>,
-    id: Uuid,
-    stream_id: String,
-    loaded: Loaded<S>,
-    company_id: Option<Uuid>,
-    events: Vec<E>,
-    claims: Vec<ClaimRequest>,
-) -> Decision
-where
-    S: Clone + Default + Send + 'static,
-    E: EventPayload + Send + 'static,
-{
-    let writes = if events.is_empty() {
-        Vec::new()
-    } else {
-        vec![StreamWrite {
-            stream_id: stream_id.clone(),
-            expected: ExpectedVersion::Exact(loaded.version),
-            events: to_new_events(&events),
-        }]
-    };
-    let (version, position) = (loaded.version, loaded.position);
-    let remembered_stream = stream_id.clone();
-    Decision {
-        target_id: id,
-        target_stream: stream_id,
-        version,
-        position,
-        writes,
-        claims,
-        company_id,
-        remember: Box::new(move |aggregates, appended| {
-            if let Some((version, position)) = reached(appended, &remembered_stream) {
-                select(aggregates).applied(id, loaded, &events, version, position);
-            }
-        }),
-    }
-}
-
 async fn create_user(
     aggregates: &Aggregates,
-    body: CreateUser,
+    body: dto::CreateUser,
     context: &Context,
 ) -> Result<Decision, ApiError> {
-    let log = aggregates.log.as_ref();
-    let company = aggregates.companies.refresh(log, body.company_id).await?.state;
-    let role = match body.role_id {
-        Some(role_id) => Some((role_id, aggregates.roles.refresh(log, role_id).await?.state)),
+    let a = aggregates;
+    let company = existing(a, &a.companies, body.company_id, "companyId").await?;
+    let role = match body.role_id.or(company.state.user_role_id) {
+        Some(role_id) => Some((role_id, existing(a, &a.roles, role_id, "roleId").await?)),
         None => None,
     };
+    let group = match body.group_id.or(company.state.main_group_id) {
+        Some(group_id) => Some((group_id, existing(a, &a.groups, group_id, "groupId").await?)),
+        None => None,
+    };
+    let profile: BTreeMap<Field, String> = [
+        (Field::Phone, body.phone),
+        (Field::Mobile, body.mobile),
+        (Field::OfficePhone, body.office_phone),
+        (Field::Fax, body.fax),
+        (Field::OutboundCallerId, body.outbound_caller_id),
+        (Field::Extension, body.extension),
+        (Field::Title, body.title),
+        (Field::CustomerCode, body.customer_code),
+        (Field::Udid, body.udid),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| Some((field, value?)))
+    .collect();
     let user_id = Uuid::now_v7();
     let command = user::Command::Create(Box::new(user::Create {
         company_id: body.company_id,
-        company,
+        company: company.state.clone(),
         username: body.username,
         email: body.email,
         first_name: body.first_name,
         last_name: body.last_name,
-        phone: body.phone,
-        extension: body.extension,
-        role,
+        profile,
+        service_level: body.service_level.unwrap_or_default(),
+        role: role.as_ref().map(|(id, loaded)| (*id, loaded.state.clone())),
+        group: group.as_ref().map(|(id, loaded)| (*id, loaded.state.clone())),
         approved: body.approved,
+        admin: body.admin,
+        portal_access: body.portal_access.unwrap_or(true),
     }));
     let events = user::decide(&user::State::default(), command, context)?;
-    let stream_id = aggregates.users.stream_id(user_id);
-    let claims = claims_of(&stream_id, &user::State::default(), &events, user::evolve, user::Event::claims);
-    Ok(decision(|a| &a.users, user_id, stream_id, Loaded::default(), Some(body.company_id), events, claims))
+    let seat = company::decide(&company.state, company::Command::TakeSeat { user_id }, context)?;
+    let mut plan = Plan::default();
+    let target = (user_id, a.users.stream_id(user_id), 0, 0);
+    plan.write(a, |a| &a.users, user_id, Loaded::default(), events, user::Event::claims);
+    plan.write(a, |a| &a.companies, body.company_id, company, seat, no_claims);
+    if let Some((role_id, role)) = role {
+        let events = role::decide(&role.state, role::Command::AddHolder(Holder::User(user_id)), context)?;
+        plan.write(a, |a| &a.roles, role_id, role, events, role::Event::claims);
+    }
+    if let Some((group_id, group)) = group {
+        let events = group::decide(&group.state, group::Command::AddMember { user_id }, context)?;
+        plan.write(a, |a| &a.groups, group_id, group, events, group::Event::claims);
+    }
+    Ok(plan.decision(target, Some(body.company_id)))
 }
 
 async fn create_role(
     aggregates: &Aggregates,
-    body: CreateRole,
+    body: dto::CreateRole,
     context: &Context,
 ) -> Result<Decision, ApiError> {
-    let company = aggregates.companies.refresh(aggregates.log.as_ref(), body.company_id).await?.state;
+    let company = aggregates.companies.load(aggregates.log.as_ref(), body.company_id).await?.state;
     let permissions: PermissionSet = body.permissions.into_iter().map(|p| (p.module, p.level)).collect();
     let role_id = Uuid::now_v7();
     let command = role::Command::Create {
@@ -513,25 +491,55 @@ async fn create_role(
         is_default: false,
     };
     let events = role::decide(&role::State::default(), command, context)?;
-    let stream_id = aggregates.roles.stream_id(role_id);
-    let claims = claims_of(&stream_id, &role::State::default(), &events, role::evolve, role::Event::claims);
-    Ok(decision(|a| &a.roles, role_id, stream_id, Loaded::default(), Some(body.company_id), events, claims))
+    let mut plan = Plan::default();
+    plan.write(aggregates, |a| &a.roles, role_id, Loaded::default(), events, role::Event::claims);
+    Ok(plan.decision((role_id, aggregates.roles.stream_id(role_id), 0, 0), Some(body.company_id)))
+}
+
+async fn create_group(
+    aggregates: &Aggregates,
+    body: dto::CreateGroup,
+    context: &Context,
+) -> Result<Decision, ApiError> {
+    let a = aggregates;
+    let company = a.companies.load(a.log.as_ref(), body.company_id).await?.state;
+    let role = match body.role_id {
+        Some(role_id) => Some((role_id, a.roles.load(a.log.as_ref(), role_id).await?)),
+        None => None,
+    };
+    let group_id = Uuid::now_v7();
+    let command = group::Command::Create {
+        company_id: body.company_id,
+        company,
+        name: body.name,
+        role: role.as_ref().map(|(id, loaded)| (*id, loaded.state.clone())),
+        is_main: false,
+    };
+    let events = group::decide(&group::State::default(), command, context)?;
+    let mut plan = Plan::default();
+    plan.write(a, |a| &a.groups, group_id, Loaded::default(), events, group::Event::claims);
+    if let Some((role_id, role)) = role {
+        let events = role::decide(&role.state, role::Command::AddHolder(Holder::Group(group_id)), context)?;
+        plan.write(a, |a| &a.roles, role_id, role, events, role::Event::claims);
+    }
+    Ok(plan.decision((group_id, a.groups.stream_id(group_id), 0, 0), Some(body.company_id)))
 }
 
 /// Registers a company with its default roles `Administrator` (FULL on every module) and
-/// `User` (no module), all in one append.
+/// `User` (no module) and its default group `Main Group`, all in one append.
 async fn register_company(
     aggregates: &Aggregates,
-    body: RegisterCompany,
+    body: dto::RegisterCompany,
     context: &Context,
 ) -> Result<Decision, ApiError> {
+    let a = aggregates;
     let parent = match body.parent_company_id {
-        Some(parent_id) => {
-            Some((parent_id, aggregates.companies.refresh(aggregates.log.as_ref(), parent_id).await?.state))
-        }
+        Some(parent_id) => Some((parent_id, a.companies.refresh(a.log.as_ref(), parent_id).await?.state)),
         None => None,
     };
-    let (company_id, administrator_role_id, user_role_id) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let company_id = Uuid::now_v7();
+    let (administrator_role_id, user_role_id, main_group_id) =
+        (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let company_events = company::decide(
         &company::State::default(),
         company::Command::Register(company::Register {
@@ -542,6 +550,7 @@ async fn register_company(
             license_limit: body.license_limit,
             administrator_role_id,
             user_role_id,
+            main_group_id,
         }),
         context,
     )?;
@@ -567,55 +576,29 @@ async fn register_company(
     )?;
     let user_events =
         default_role("User", "Access to the modules an administrator grants", PermissionSet::new())?;
-
-    let company_stream = aggregates.companies.stream_id(company_id);
-    let mut writes = vec![StreamWrite {
-        stream_id: company_stream.clone(),
-        expected: ExpectedVersion::Exact(0),
-        events: to_new_events(&company_events),
-    }];
-    let mut claims = Vec::new();
-    for (role_id, events) in [(administrator_role_id, &administrator_events), (user_role_id, &user_events)] {
-        let stream_id = aggregates.roles.stream_id(role_id);
-        claims.extend(claims_of(
-            &stream_id,
-            &role::State::default(),
-            events,
-            role::evolve,
-            role::Event::claims,
-        ));
-        writes.push(StreamWrite {
-            stream_id,
-            expected: ExpectedVersion::Exact(0),
-            events: to_new_events(events),
-        });
-    }
-    Ok(Decision {
-        target_id: company_id,
-        target_stream: company_stream,
-        version: 0,
-        position: 0,
-        writes,
-        claims,
-        company_id: Some(company_id),
-        remember: Box::new(move |aggregates, appended| {
-            let remember_role = |role_id: Uuid, events: &[role::Event]| {
-                if let Some((version, position)) = reached(appended, &aggregates.roles.stream_id(role_id)) {
-                    aggregates.roles.applied(role_id, Loaded::default(), events, version, position);
-                }
-            };
-            remember_role(administrator_role_id, &administrator_events);
-            remember_role(user_role_id, &user_events);
-            if let Some((version, position)) = reached(appended, &aggregates.companies.stream_id(company_id))
-            {
-                aggregates.companies.applied(
-                    company_id,
-                    Loaded::default(),
-                    &company_events,
-                    version,
-                    position,
-                );
-            }
-        }),
-    })
+    let group_events = group::decide(
+        &group::State::default(),
+        group::Command::Create {
+            company_id,
+            company: registered.clone(),
+            name: group::MAIN_GROUP.to_owned(),
+            role: None,
+            is_main: true,
+        },
+        context,
+    )?;
+    let mut plan = Plan::default();
+    let target = (company_id, a.companies.stream_id(company_id), 0, 0);
+    plan.write(a, |a| &a.companies, company_id, Loaded::default(), company_events, no_claims);
+    plan.write(
+        a,
+        |a| &a.roles,
+        administrator_role_id,
+        Loaded::default(),
+        administrator_events,
+        role::Event::claims,
+    );
+    plan.write(a, |a| &a.roles, user_role_id, Loaded::default(), user_events, role::Event::claims);
+    plan.write(a, |a| &a.groups, main_group_id, Loaded::default(), group_events, group::Event::claims);
+    Ok(plan.decision(target, Some(company_id)))
 }

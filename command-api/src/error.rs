@@ -36,7 +36,7 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     /// 422 with the domain's own code.
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused { code: &'static str, message: String, details: Option<Value> },
     /// 422 `idempotency_key_reused`.
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
@@ -94,6 +94,7 @@ impl ApiError {
             }
             ApiError::AlreadyTaken { field, value } => json!({ field.to_string(): value }),
             ApiError::PayloadTooLarge { limit } => json!({ "limitBytes": limit }),
+            ApiError::Refused { details: Some(details), .. } => details.clone(),
             _ => json!({}),
         }
     }
@@ -133,7 +134,9 @@ impl From<domain::DomainError> for ApiError {
                 field,
                 id: id.to_string(),
             },
-            domain::DomainError::Rule { code, message } => ApiError::Refused { code, message },
+            domain::DomainError::Rule { code, message, details } => {
+                ApiError::Refused { code, message, details }
+            }
         }
     }
 }

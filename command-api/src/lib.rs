@@ -8,7 +8,9 @@
 
 mod cache;
 pub mod commands;
+mod dto;
 mod error;
+mod plan;
 
 use std::sync::Arc;
 
@@ -26,17 +28,22 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use cache::Aggregates;
-pub use commands::{COMMAND_TYPES, Reply};
+pub use commands::COMMAND_TYPES;
 pub use error::ApiError;
+pub use plan::Reply;
 
 /// Largest command body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// Attempts of a command whose target another writer changed meanwhile (without `If-Match`).
-const ATTEMPTS: usize = 5;
+/// Attempts of a command whose streams another writer changed meanwhile (without `If-Match`).
+const ATTEMPTS: usize = 8;
+/// Locks that order, within this process, the commands that write to several streams of one
+/// company (the company's seats, a role's holders, a group's members).
+const COMPANY_LOCKS: usize = 64;
 
 pub struct CommandApi {
     aggregates: Aggregates,
     operator_token_digest: [u8; 32],
+    company_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl CommandApi {
@@ -44,6 +51,7 @@ impl CommandApi {
         CommandApi {
             aggregates: Aggregates::new(log),
             operator_token_digest: digest(operator_token.as_bytes()),
+            company_locks: (0..COMPANY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -89,10 +97,21 @@ impl CommandApi {
         }
         let context = Context { actor: request.actor.clone(), now: Utc::now() };
         let log = self.aggregates.log.as_ref();
+        let mut company_lock = None;
         for attempt in 1..=ATTEMPTS {
             let decision =
                 commands::decide(&self.aggregates, command_type, body.clone(), &context, request.if_match)
                     .await?;
+            if decision.writes.len() > 1
+                && company_lock.is_none()
+                && let Some(company_id) = decision.company_id
+            {
+                // Commands that share a company's streams would otherwise conflict with each
+                // other on every attempt; one at a time per company, decided again under the lock.
+                let stripe = (company_id.as_u128() % COMPANY_LOCKS as u128) as usize;
+                company_lock = Some(self.company_locks[stripe].lock().await);
+                continue;
+            }
             if decision.writes.is_empty() {
                 return Ok(Outcome {
                     reply: Reply {
@@ -124,13 +143,12 @@ impl CommandApi {
                     let reply = Reply::from_appended(&appended).ok_or(ApiError::Internal)?;
                     return Ok(Outcome { reply, replayed: false });
                 }
-                Err(AppendError::VersionConflict { .. })
-                    if request.if_match.is_none() && attempt < ATTEMPTS =>
+                Err(AppendError::VersionConflict { stream_id, .. })
+                    if (request.if_match.is_none() || stream_id != decision.target_stream)
+                        && attempt < ATTEMPTS =>
                 {
                     // Another writer got there first: decide again on the stream as it is now.
-                    if let Some((_, id)) = domain::parse_stream_id(&decision.target_stream) {
-                        self.refresh(&decision.target_stream, id).await?;
-                    }
+                    self.aggregates.refresh_stream(&stream_id).await?;
                 }
                 Err(AppendError::IdempotencyKeyUsed) => {
                     // The same request, sent twice at once: answer as the first one was answered.
@@ -145,16 +163,6 @@ impl CommandApi {
             }
         }
         Err(ApiError::Unavailable)
-    }
-
-    async fn refresh(&self, stream_id: &str, id: Uuid) -> Result<(), ApiError> {
-        let log = self.aggregates.log.as_ref();
-        match stream_id.split_once('-').map(|(category, _)| category) {
-            Some(domain::user::CATEGORY) => self.aggregates.users.refresh(log, id).await.map(drop),
-            Some(domain::role::CATEGORY) => self.aggregates.roles.refresh(log, id).await.map(drop),
-            Some(domain::company::CATEGORY) => self.aggregates.companies.refresh(log, id).await.map(drop),
-            _ => Ok(()),
-        }
     }
 
     async fn replay(&self, idempotency: &Idempotency) -> Result<Option<Outcome>, ApiError> {

@@ -5,7 +5,10 @@
 //! state) is looked up by the caller and passed in.
 
 pub mod company;
+pub mod group;
 pub mod permissions;
+pub mod phone;
+pub mod policy;
 pub mod role;
 pub mod user;
 pub mod validate;
@@ -79,12 +82,17 @@ pub enum DomainError {
     UnknownReference { field: &'static str, id: Uuid },
     /// A business rule refuses the command; `code` is stable, `message` is for people.
     #[error("{message}")]
-    Rule { code: &'static str, message: String },
+    Rule { code: &'static str, message: String, details: Option<serde_json::Value> },
 }
 
 impl DomainError {
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
-        DomainError::Rule { code, message: message.into() }
+        DomainError::Rule { code, message: message.into(), details: None }
+    }
+
+    /// A refusal that carries figures a client can act on (`{"users": 3}`).
+    pub fn rule_with(code: &'static str, message: impl Into<String>, details: serde_json::Value) -> Self {
+        DomainError::Rule { code, message: message.into(), details: Some(details) }
     }
 }
 

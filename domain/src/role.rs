@@ -10,6 +10,10 @@ use crate::{ClaimChange, Context, DomainError};
 pub const CATEGORY: &str = "role";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a command lives for one decision and is never held in bulk; boxing the looked-up state would change every caller"
+)]
 pub enum Command {
     /// `company` is the owning company's state, looked up by the caller.
     Create {
@@ -32,6 +36,18 @@ pub enum Command {
     Revoke {
         module: Module,
     },
+    /// A user was given this role, or a group now carries it.
+    AddHolder(Holder),
+    /// A user moved to another role (or was deleted), or a group stopped carrying it.
+    RemoveHolder(Holder),
+}
+
+/// Who holds a role: a user directly, or a group whose members inherit it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Holder {
+    User(Uuid),
+    Group(Uuid),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +76,12 @@ pub enum Event {
     RolePermissionRevoked {
         module: Module,
     },
+    RoleHolderAdded {
+        holder: Holder,
+    },
+    RoleHolderRemoved {
+        holder: Holder,
+    },
 }
 
 impl Event {
@@ -70,6 +92,8 @@ impl Event {
             Event::RoleDeleted {} => "RoleDeleted",
             Event::RolePermissionGranted { .. } => "RolePermissionGranted",
             Event::RolePermissionRevoked { .. } => "RolePermissionRevoked",
+            Event::RoleHolderAdded { .. } => "RoleHolderAdded",
+            Event::RoleHolderRemoved { .. } => "RoleHolderRemoved",
         }
     }
 
@@ -102,7 +126,7 @@ pub fn name_claim(company_id: Uuid, name: &str) -> String {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct State {
     pub company_id: Option<Uuid>,
     pub name: String,
@@ -110,11 +134,35 @@ pub struct State {
     pub is_default: bool,
     pub permissions: PermissionSet,
     pub deleted: bool,
+    /// Users who hold the role directly.
+    pub users: u32,
+    /// Groups that carry the role.
+    pub groups: u32,
 }
 
 impl State {
     pub fn exists(&self) -> bool {
         self.company_id.is_some()
+    }
+
+    /// Checks that a user or group of `company_id` may be given this role (named `field` in
+    /// the command): it exists, belongs to that company and is not deleted.
+    pub fn usable_by(
+        &self,
+        company_id: Option<Uuid>,
+        role_id: Uuid,
+        field: &'static str,
+    ) -> Result<Uuid, DomainError> {
+        if !self.exists() {
+            return Err(DomainError::UnknownReference { field, id: role_id });
+        }
+        if self.company_id != company_id {
+            return Err(DomainError::rule("role_in_other_company", "the role belongs to another company"));
+        }
+        if self.deleted {
+            return Err(DomainError::rule("role_deleted", "the role has been deleted"));
+        }
+        Ok(role_id)
     }
 }
 
@@ -162,6 +210,17 @@ pub fn decide(state: &State, command: Command, _context: &Context) -> Result<Vec
             if state.is_default {
                 return Err(DomainError::rule("default_role", "a default role cannot be deleted"));
             }
+            if state.users > 0 || state.groups > 0 {
+                return Err(DomainError::rule_with(
+                    "role_in_use",
+                    format!(
+                        "the role is held by {} and {}; give them another role first",
+                        count(state.users, "user", "users"),
+                        count(state.groups, "group", "groups"),
+                    ),
+                    serde_json::json!({ "users": state.users, "groups": state.groups }),
+                ));
+            }
             Ok(vec![Event::RoleDeleted {}])
         }
         Command::Grant { module, level } => {
@@ -178,6 +237,9 @@ pub fn decide(state: &State, command: Command, _context: &Context) -> Result<Vec
             }
             Ok(vec![Event::RolePermissionRevoked { module }])
         }
+        // Recorded beside the user's or group's own event; the holder was checked there.
+        Command::AddHolder(holder) => Ok(vec![Event::RoleHolderAdded { holder }]),
+        Command::RemoveHolder(holder) => Ok(vec![Event::RoleHolderRemoved { holder }]),
     }
 }
 
@@ -186,6 +248,11 @@ fn ensure_live(state: &State) -> Result<(), DomainError> {
         return Err(DomainError::rule("role_deleted", "the role has been deleted"));
     }
     Ok(())
+}
+
+/// "1 user", "2 users", "0 users".
+fn count(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn check_description(problems: &mut Problems, description: Option<&str>) {
@@ -217,6 +284,12 @@ pub fn evolve(mut state: State, event: &Event) -> State {
         }
         Event::RolePermissionRevoked { module } => {
             state.permissions.remove(module);
+        }
+        Event::RoleHolderAdded { holder: Holder::User(_) } => state.users += 1,
+        Event::RoleHolderAdded { holder: Holder::Group(_) } => state.groups += 1,
+        Event::RoleHolderRemoved { holder: Holder::User(_) } => state.users = state.users.saturating_sub(1),
+        Event::RoleHolderRemoved { holder: Holder::Group(_) } => {
+            state.groups = state.groups.saturating_sub(1)
         }
     }
     state

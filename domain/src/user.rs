@@ -1,22 +1,138 @@
-//! A portal user: belongs to one company, has one role and per-user permission overrides.
+//! A portal user: belongs to one company, has one role, one group and per-user grants.
 //!
 //! Refusals and no-ops, per command (ARCHITECTURE.md repeats this table):
 //! - every command but `Delete` on a deleted user: refused, `user_deleted`;
-//! - `Approve` of an approved user, `Disapprove` of a user who is not approved: no-op;
+//! - `Approve` of an approved user, `Disapprove` of a disapproved user: no-op;
 //! - `Suspend` of a suspended user: refused, `already_suspended` (its reason or end would be lost);
-//! - `Reactivate` of a user who is not suspended: refused, `not_suspended`;
+//! - `Deactivate` of a deactivated user: no-op;
+//! - `Reactivate` of a user who is neither suspended nor deactivated: refused, `not_suspended`;
 //! - `Delete` of a deleted user: no-op (deleting is idempotent);
-//! - `UpdateProfile`, `AssignRole`, `Grant`, `Revoke` that change nothing: no-op.
+//! - `UpdateProfile`, `AssignRole`, `AssignGroup`, `SetAccess`, `Grant`, `Revoke` that change
+//!   nothing: no-op.
+//!
+//! A user's role, group and seat are also recorded on the role's, the group's and the
+//! company's streams, in the same append (see `command-api`): this module decides only the
+//! user's own events.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
 use crate::permissions::{Level, Module, PermissionSet};
-use crate::validate::{Problems, normalize_phone};
-use crate::{ClaimChange, Context, DomainError, company, role};
+use crate::validate::Problems;
+use crate::{ClaimChange, Context, DomainError, company, group, role};
 
 pub const CATEGORY: &str = "user";
+
+/// The profile fields a user or an admin may change. `Email`, `FirstName` and `LastName` are
+/// required; the others may be cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Field {
+    Email,
+    FirstName,
+    LastName,
+    /// The main number, in E.164.
+    Phone,
+    /// The mobile (cell) number, in E.164: where SMS codes go.
+    Mobile,
+    OfficePhone,
+    Fax,
+    /// The number shown as caller id on outbound calls, in E.164.
+    OutboundCallerId,
+    /// 3 or 4 digits, unique within the company.
+    Extension,
+    Title,
+    /// A free-form code the customer uses for its own purposes (TeleMessage).
+    CustomerCode,
+    /// A mobile device identifier (TeleMessage).
+    Udid,
+}
+
+impl Field {
+    pub const ALL: [Field; 12] = [
+        Field::Email,
+        Field::FirstName,
+        Field::LastName,
+        Field::Phone,
+        Field::Mobile,
+        Field::OfficePhone,
+        Field::Fax,
+        Field::OutboundCallerId,
+        Field::Extension,
+        Field::Title,
+        Field::CustomerCode,
+        Field::Udid,
+    ];
+
+    /// The field's JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Email => "email",
+            Field::FirstName => "firstName",
+            Field::LastName => "lastName",
+            Field::Phone => "phone",
+            Field::Mobile => "mobile",
+            Field::OfficePhone => "officePhone",
+            Field::Fax => "fax",
+            Field::OutboundCallerId => "outboundCallerId",
+            Field::Extension => "extension",
+            Field::Title => "title",
+            Field::CustomerCode => "customerCode",
+            Field::Udid => "udid",
+        }
+    }
+
+    pub fn is_required(self) -> bool {
+        matches!(self, Field::Email | Field::FirstName | Field::LastName)
+    }
+
+    fn is_phone(self) -> bool {
+        matches!(
+            self,
+            Field::Phone | Field::Mobile | Field::OfficePhone | Field::Fax | Field::OutboundCallerId
+        )
+    }
+
+    /// Checks and normalises one value: trimmed, phones in E.164; `None` when it is invalid.
+    fn normalize(self, problems: &mut Problems, value: &str) -> Option<String> {
+        let field = self.name();
+        let value = value.trim();
+        let before = problems.fields().len();
+        match self {
+            Field::Email => problems.email(field, value),
+            Field::FirstName | Field::LastName => problems.text(field, value, 100),
+            Field::Extension => problems.extension(field, value),
+            Field::Title | Field::CustomerCode | Field::Udid => problems.text(field, value, 100),
+            _ if self.is_phone() => return problems.phone(field, value),
+            _ => {}
+        }
+        (problems.fields().len() == before).then(|| value.to_owned())
+    }
+}
+
+/// `ARCHIVE` is TeleMessage's default subscriber; `PRO` adds administrative capabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServiceLevel {
+    #[default]
+    Archive,
+    Pro,
+}
+
+/// Where a user stands, derived from the lifecycle flags (the strongest wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    PendingApproval,
+    Active,
+    Disapproved,
+    Suspended,
+    Deactivated,
+    Deleted,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -27,6 +143,9 @@ pub enum Command {
         until: Option<DateTime<Utc>>,
         reason: Option<String>,
     },
+    /// Kept in lists, no access, until reactivated (Sangoma's "Active" checkbox).
+    Deactivate,
+    /// Lifts a suspension and a deactivation.
     Reactivate,
     UpdateProfile(ProfileChanges),
     Delete,
@@ -34,6 +153,15 @@ pub enum Command {
     AssignRole {
         role_id: Uuid,
         role: role::State,
+    },
+    /// `group` is the group's state, looked up by the caller.
+    AssignGroup {
+        group_id: Uuid,
+        group: group::State,
+    },
+    SetAccess {
+        admin: Option<bool>,
+        portal_access: Option<bool>,
     },
     Grant {
         module: Module,
@@ -47,27 +175,29 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Create {
     pub company_id: Uuid,
-    /// The company's state, looked up by the caller.
+    /// The company's state, looked up by the caller: its policies and default role and group.
     pub company: company::State,
     pub username: String,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
-    pub phone: Option<String>,
-    pub extension: Option<String>,
+    /// Optional profile fields (`Phone`, `Mobile`, `Extension`, …); blank values are dropped.
+    pub profile: BTreeMap<Field, String>,
+    pub service_level: ServiceLevel,
     /// The role and its state; `None` gives the company's default `User` role.
     pub role: Option<(Uuid, role::State)>,
+    /// The group and its state; `None` puts the user in the company's Main Group.
+    pub group: Option<(Uuid, group::State)>,
     pub approved: bool,
+    pub admin: bool,
+    pub portal_access: bool,
 }
 
-/// Fields to change; `None` keeps a field, `Some(None)` clears an optional one.
+/// Profile fields to change: absent keeps a field, `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProfileChanges {
-    pub email: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub phone: Option<Option<String>>,
-    pub extension: Option<Option<String>>,
+    pub fields: BTreeMap<Field, Option<String>>,
+    pub service_level: Option<ServiceLevel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +214,28 @@ pub enum Event {
         extension: Option<String>,
         role_id: Option<Uuid>,
         approved: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_id: Option<Uuid>,
+        #[serde(default)]
+        service_level: ServiceLevel,
+        #[serde(default)]
+        admin: bool,
+        #[serde(default = "yes")]
+        portal_access: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mobile: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        office_phone: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fax: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outbound_caller_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        udid: Option<String>,
     },
     UserApproved {},
     UserDisapproved {},
@@ -94,25 +246,54 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    UserDeactivated {},
     UserReactivated {},
-    /// Only the changed fields are present; `null` clears an optional field.
+    /// Only the changed fields are present (`None`: unchanged); `null` (`Some(None)`) clears an
+    /// optional field. Build one with [`Event::profile_updated`].
     #[serde(rename_all = "camelCase")]
     UserProfileUpdated {
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        email: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        first_name: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        last_name: Option<String>,
+        service_level: Option<ServiceLevel>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        email: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        first_name: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        last_name: Option<Option<String>>,
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
         phone: Option<Option<String>>,
         #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        mobile: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        office_phone: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        fax: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        outbound_caller_id: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
         extension: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        title: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        customer_code: Option<Option<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+        udid: Option<Option<String>>,
     },
     UserDeleted {},
     #[serde(rename_all = "camelCase")]
     RoleAssigned {
         role_id: Uuid,
+    },
+    #[serde(rename_all = "camelCase")]
+    GroupAssigned {
+        group_id: Uuid,
+    },
+    #[serde(rename_all = "camelCase")]
+    UserAccessChanged {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        portal_access: Option<bool>,
     },
     UserPermissionGranted {
         module: Module,
@@ -123,7 +304,11 @@ pub enum Event {
     },
 }
 
-/// A field that is present is `Some`, even when its value is `null`.
+fn yes() -> bool {
+    true
+}
+
+/// A field that is present reads as `Some`, so that `null` (`Some(None)`) differs from absent.
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(deserializer).map(Some)
 }
@@ -135,12 +320,108 @@ impl Event {
             Event::UserApproved {} => "UserApproved",
             Event::UserDisapproved {} => "UserDisapproved",
             Event::UserSuspended { .. } => "UserSuspended",
+            Event::UserDeactivated {} => "UserDeactivated",
             Event::UserReactivated {} => "UserReactivated",
             Event::UserProfileUpdated { .. } => "UserProfileUpdated",
             Event::UserDeleted {} => "UserDeleted",
             Event::RoleAssigned { .. } => "RoleAssigned",
+            Event::GroupAssigned { .. } => "GroupAssigned",
+            Event::UserAccessChanged { .. } => "UserAccessChanged",
             Event::UserPermissionGranted { .. } => "UserPermissionGranted",
             Event::UserPermissionRevoked { .. } => "UserPermissionRevoked",
+        }
+    }
+
+    /// A `UserProfileUpdated` of these changes: absent keeps a field, `None` clears it.
+    pub fn profile_updated(
+        service_level: Option<ServiceLevel>,
+        mut changes: BTreeMap<Field, Option<String>>,
+    ) -> Event {
+        let mut take = |field| changes.remove(&field);
+        Event::UserProfileUpdated {
+            service_level,
+            email: take(Field::Email),
+            first_name: take(Field::FirstName),
+            last_name: take(Field::LastName),
+            phone: take(Field::Phone),
+            mobile: take(Field::Mobile),
+            office_phone: take(Field::OfficePhone),
+            fax: take(Field::Fax),
+            outbound_caller_id: take(Field::OutboundCallerId),
+            extension: take(Field::Extension),
+            title: take(Field::Title),
+            customer_code: take(Field::CustomerCode),
+            udid: take(Field::Udid),
+        }
+    }
+
+    /// The profile fields this event sets (`Some`) or clears (`None`): every field for a
+    /// `UserCreated`, the changed ones for a `UserProfileUpdated`, none for the others.
+    pub fn changed_fields(&self) -> BTreeMap<Field, Option<String>> {
+        match self {
+            Event::UserCreated {
+                email,
+                first_name,
+                last_name,
+                phone,
+                mobile,
+                office_phone,
+                fax,
+                outbound_caller_id,
+                extension,
+                title,
+                customer_code,
+                udid,
+                ..
+            } => [
+                (Field::Email, Some(email)),
+                (Field::FirstName, Some(first_name)),
+                (Field::LastName, Some(last_name)),
+                (Field::Phone, phone.as_ref()),
+                (Field::Mobile, mobile.as_ref()),
+                (Field::OfficePhone, office_phone.as_ref()),
+                (Field::Fax, fax.as_ref()),
+                (Field::OutboundCallerId, outbound_caller_id.as_ref()),
+                (Field::Extension, extension.as_ref()),
+                (Field::Title, title.as_ref()),
+                (Field::CustomerCode, customer_code.as_ref()),
+                (Field::Udid, udid.as_ref()),
+            ]
+            .into_iter()
+            .map(|(field, value)| (field, value.cloned()))
+            .collect(),
+            Event::UserProfileUpdated {
+                service_level: _,
+                email,
+                first_name,
+                last_name,
+                phone,
+                mobile,
+                office_phone,
+                fax,
+                outbound_caller_id,
+                extension,
+                title,
+                customer_code,
+                udid,
+            } => [
+                (Field::Email, email),
+                (Field::FirstName, first_name),
+                (Field::LastName, last_name),
+                (Field::Phone, phone),
+                (Field::Mobile, mobile),
+                (Field::OfficePhone, office_phone),
+                (Field::Fax, fax),
+                (Field::OutboundCallerId, outbound_caller_id),
+                (Field::Extension, extension),
+                (Field::Title, title),
+                (Field::CustomerCode, customer_code),
+                (Field::Udid, udid),
+            ]
+            .into_iter()
+            .filter_map(|(field, value)| Some((field, value.clone()?)))
+            .collect(),
+            _ => BTreeMap::new(),
         }
     }
 
@@ -160,12 +441,12 @@ impl Event {
                 }
             }
             Event::UserProfileUpdated { email, extension, .. } => {
-                if let Some(email) = email {
+                if let Some(Some(email)) = email {
                     changes.push(ClaimChange::Release(email_claim(&before.email)));
                     changes.push(ClaimChange::Acquire(email_claim(email)));
                 }
                 if let (Some(extension), Some(company_id)) = (extension, before.company_id) {
-                    if let Some(old) = &before.extension {
+                    if let Some(old) = before.get(Field::Extension) {
                         changes.push(ClaimChange::Release(extension_claim(company_id, old)));
                     }
                     if let Some(new) = extension {
@@ -175,7 +456,8 @@ impl Event {
             }
             Event::UserDeleted {} => {
                 changes.push(ClaimChange::Release(email_claim(&before.email)));
-                if let (Some(extension), Some(company_id)) = (&before.extension, before.company_id) {
+                if let (Some(extension), Some(company_id)) = (before.get(Field::Extension), before.company_id)
+                {
                     changes.push(ClaimChange::Release(extension_claim(company_id, extension)));
                 }
             }
@@ -199,24 +481,56 @@ pub fn extension_claim(company_id: Uuid, extension: &str) -> String {
     format!("extension:{company_id}:{extension}")
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct State {
     pub company_id: Option<Uuid>,
     pub username: String,
     pub email: String,
     pub first_name: String,
     pub last_name: String,
-    pub phone: Option<String>,
-    pub extension: Option<String>,
+    /// The optional profile fields that are set.
+    pub profile: BTreeMap<Field, String>,
+    pub service_level: ServiceLevel,
     pub role_id: Option<Uuid>,
+    pub group_id: Option<Uuid>,
+    pub admin: bool,
+    pub portal_access: bool,
     pub approved: bool,
+    pub disapproved: bool,
     pub suspended: bool,
     pub suspended_until: Option<DateTime<Utc>>,
     pub suspension_reason: Option<String>,
+    pub deactivated: bool,
     pub deleted: bool,
-    /// Per-user grants that override the role's level for a module.
+    /// Direct grants; the effective level is the highest of these, the role's and the group's.
     pub permissions: PermissionSet,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            company_id: None,
+            username: String::new(),
+            email: String::new(),
+            first_name: String::new(),
+            last_name: String::new(),
+            profile: BTreeMap::new(),
+            service_level: ServiceLevel::default(),
+            role_id: None,
+            group_id: None,
+            admin: false,
+            portal_access: true,
+            approved: false,
+            disapproved: false,
+            suspended: false,
+            suspended_until: None,
+            suspension_reason: None,
+            deactivated: false,
+            deleted: false,
+            permissions: PermissionSet::new(),
+        }
+    }
 }
 
 impl State {
@@ -224,21 +538,68 @@ impl State {
         self.company_id.is_some()
     }
 
+    /// An optional profile field, when set.
+    pub fn get(&self, field: Field) -> Option<&str> {
+        self.profile.get(&field).map(String::as_str)
+    }
+
+    /// Sets (`Some`) or clears (`None`) a profile field; a required field is never cleared.
+    fn set(&mut self, field: Field, value: Option<String>) {
+        match (field, value) {
+            (Field::Email, Some(value)) => self.email = value,
+            (Field::FirstName, Some(value)) => self.first_name = value,
+            (Field::LastName, Some(value)) => self.last_name = value,
+            (field, Some(value)) => {
+                self.profile.insert(field, value);
+            }
+            (field, None) => {
+                self.profile.remove(&field);
+            }
+        }
+    }
+
+    /// The current value of any profile field.
+    fn value(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::Email => Some(&self.email),
+            Field::FirstName => Some(&self.first_name),
+            Field::LastName => Some(&self.last_name),
+            _ => self.get(field),
+        }
+    }
+
     /// A suspension with an end lifts by itself once that instant has passed.
     pub fn is_suspended_at(&self, now: DateTime<Utc>) -> bool {
         self.suspended && self.suspended_until.is_none_or(|until| until > now)
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        if self.deleted {
+            Status::Deleted
+        } else if self.deactivated {
+            Status::Deactivated
+        } else if self.is_suspended_at(now) {
+            Status::Suspended
+        } else if self.approved {
+            Status::Active
+        } else if self.disapproved {
+            Status::Disapproved
+        } else {
+            Status::PendingApproval
+        }
     }
 }
 
 pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<Event>, DomainError> {
     let events = match command {
         Command::Create(create) => return decide_create(state, *create),
+        _ if !state.exists() => return Err(DomainError::rule("not_found", "the user does not exist")),
         Command::Delete if state.deleted => Vec::new(),
         _ if state.deleted => return Err(DomainError::rule("user_deleted", "the user has been deleted")),
         Command::Delete => vec![Event::UserDeleted {}],
         Command::Approve if state.approved => Vec::new(),
         Command::Approve => vec![Event::UserApproved {}],
-        Command::Disapprove if !state.approved => Vec::new(),
+        Command::Disapprove if state.disapproved && !state.approved => Vec::new(),
         Command::Disapprove => vec![Event::UserDisapproved {}],
         Command::Suspend { .. } if state.is_suspended_at(context.now) => {
             return Err(DomainError::rule("already_suspended", "the user is already suspended"));
@@ -255,14 +616,33 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
             let reason = reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
             vec![Event::UserSuspended { until, reason }]
         }
-        Command::Reactivate if !state.is_suspended_at(context.now) => {
-            return Err(DomainError::rule("not_suspended", "the user is not suspended"));
+        Command::Deactivate if state.deactivated => Vec::new(),
+        Command::Deactivate => vec![Event::UserDeactivated {}],
+        Command::Reactivate if !state.is_suspended_at(context.now) && !state.deactivated => {
+            return Err(DomainError::rule("not_suspended", "the user is neither suspended nor deactivated"));
         }
         Command::Reactivate => vec![Event::UserReactivated {}],
         Command::UpdateProfile(changes) => decide_profile(state, changes)?,
         Command::AssignRole { role_id, role } => {
-            check_role(state.company_id, role_id, &role, "roleId")?;
+            role.usable_by(state.company_id, role_id, "roleId")?;
             if state.role_id == Some(role_id) { Vec::new() } else { vec![Event::RoleAssigned { role_id }] }
+        }
+        Command::AssignGroup { group_id, group } => {
+            check_group(state.company_id, group_id, &group)?;
+            if state.group_id == Some(group_id) {
+                Vec::new()
+            } else {
+                vec![Event::GroupAssigned { group_id }]
+            }
+        }
+        Command::SetAccess { admin, portal_access } => {
+            let admin = admin.filter(|admin| *admin != state.admin);
+            let portal_access = portal_access.filter(|access| *access != state.portal_access);
+            if admin.is_none() && portal_access.is_none() {
+                Vec::new()
+            } else {
+                vec![Event::UserAccessChanged { admin, portal_access }]
+            }
         }
         Command::Grant { module, level } if state.permissions.get(&module) == Some(&level) => Vec::new(),
         Command::Grant { module, level } => vec![Event::UserPermissionGranted { module, level }],
@@ -279,99 +659,95 @@ fn decide_create(state: &State, create: Create) -> Result<Vec<Event>, DomainErro
     if !create.company.registered {
         return Err(DomainError::UnknownReference { field: "companyId", id: create.company_id });
     }
-    let email = create.email.trim().to_owned();
-    let phone = create.phone.map(|p| normalize_phone(p.trim())).filter(|p| !p.is_empty());
-    let extension = create.extension.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     let mut problems = Problems::default();
-    problems.username("username", &create.username);
-    problems.email("email", &email);
-    problems.text("firstName", &create.first_name, 100);
-    problems.text("lastName", &create.last_name, 100);
-    if let Some(phone) = &phone {
-        problems.phone("phone", phone);
-    }
-    if let Some(extension) = &extension {
-        problems.extension("extension", extension);
+    create.company.username_policy.check(&mut problems, "username", &create.username, &create.email);
+    let email = Field::Email.normalize(&mut problems, &create.email);
+    let first_name = Field::FirstName.normalize(&mut problems, &create.first_name);
+    let last_name = Field::LastName.normalize(&mut problems, &create.last_name);
+    let mut profile = BTreeMap::new();
+    for (field, value) in create.profile {
+        if field.is_required() {
+            continue;
+        }
+        if !value.trim().is_empty()
+            && let Some(value) = field.normalize(&mut problems, &value)
+        {
+            profile.insert(field, value);
+        }
     }
     problems.into_result()?;
     let role_id = match create.role {
-        Some((role_id, role)) => {
-            check_role(Some(create.company_id), role_id, &role, "roleId")?;
-            Some(role_id)
-        }
+        Some((role_id, role)) => Some(role.usable_by(Some(create.company_id), role_id, "roleId")?),
         None => create.company.user_role_id,
     };
+    let group_id = match create.group {
+        Some((group_id, group)) => Some(check_group(Some(create.company_id), group_id, &group)?),
+        None => create.company.main_group_id,
+    };
+    let mut take = |field| profile.remove(&field);
     Ok(vec![Event::UserCreated {
         company_id: create.company_id,
         username: create.username,
-        email,
-        first_name: create.first_name.trim().to_owned(),
-        last_name: create.last_name.trim().to_owned(),
-        phone,
-        extension,
+        email: email.unwrap_or_default(),
+        first_name: first_name.unwrap_or_default(),
+        last_name: last_name.unwrap_or_default(),
+        phone: take(Field::Phone),
+        extension: take(Field::Extension),
         role_id,
         approved: create.approved,
+        group_id,
+        service_level: create.service_level,
+        admin: create.admin,
+        portal_access: create.portal_access,
+        mobile: take(Field::Mobile),
+        office_phone: take(Field::OfficePhone),
+        fax: take(Field::Fax),
+        outbound_caller_id: take(Field::OutboundCallerId),
+        title: take(Field::Title),
+        customer_code: take(Field::CustomerCode),
+        udid: take(Field::Udid),
     }])
 }
 
 fn decide_profile(state: &State, changes: ProfileChanges) -> Result<Vec<Event>, DomainError> {
-    let email = changes.email.map(|e| e.trim().to_owned());
-    let first_name = changes.first_name.map(|n| n.trim().to_owned());
-    let last_name = changes.last_name.map(|n| n.trim().to_owned());
-    let phone = changes.phone.map(|p| p.map(|p| normalize_phone(p.trim())).filter(|p| !p.is_empty()));
-    let extension = changes.extension.map(|e| e.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()));
     let mut problems = Problems::default();
-    if let Some(email) = &email {
-        problems.email("email", email);
-    }
-    if let Some(first_name) = &first_name {
-        problems.text("firstName", first_name, 100);
-    }
-    if let Some(last_name) = &last_name {
-        problems.text("lastName", last_name, 100);
-    }
-    if let Some(Some(phone)) = &phone {
-        problems.phone("phone", phone);
-    }
-    if let Some(Some(extension)) = &extension {
-        problems.extension("extension", extension);
+    let mut changed = BTreeMap::new();
+    for (field, value) in changes.fields {
+        let value = match value.filter(|v| !v.trim().is_empty()) {
+            Some(value) => match field.normalize(&mut problems, &value) {
+                Some(value) => Some(value),
+                None => continue,
+            },
+            None if field.is_required() => {
+                problems.add(field.name(), "must not be empty");
+                continue;
+            }
+            None => None,
+        };
+        if value.as_deref() != state.value(field) {
+            changed.insert(field, value);
+        }
     }
     problems.into_result()?;
-    let event = Event::UserProfileUpdated {
-        email: email.filter(|e| *e != state.email),
-        first_name: first_name.filter(|n| *n != state.first_name),
-        last_name: last_name.filter(|n| *n != state.last_name),
-        phone: phone.filter(|p| *p != state.phone),
-        extension: extension.filter(|e| *e != state.extension),
-    };
-    match event {
-        Event::UserProfileUpdated {
-            email: None,
-            first_name: None,
-            last_name: None,
-            phone: None,
-            extension: None,
-        } => Ok(Vec::new()),
-        event => Ok(vec![event]),
+    let service_level = changes.service_level.filter(|level| *level != state.service_level);
+    if changed.is_empty() && service_level.is_none() {
+        return Ok(Vec::new());
     }
+    Ok(vec![Event::profile_updated(service_level, changed)])
 }
 
-fn check_role(
-    company_id: Option<Uuid>,
-    role_id: Uuid,
-    role: &role::State,
-    field: &'static str,
-) -> Result<(), DomainError> {
-    if !role.exists() {
-        return Err(DomainError::UnknownReference { field, id: role_id });
+/// A group a user of `company_id` may join: it exists, is the company's and is not deleted.
+fn check_group(company_id: Option<Uuid>, group_id: Uuid, group: &group::State) -> Result<Uuid, DomainError> {
+    if !group.exists() {
+        return Err(DomainError::UnknownReference { field: "groupId", id: group_id });
     }
-    if role.company_id != company_id {
-        return Err(DomainError::rule("role_in_other_company", "the role belongs to another company"));
+    if group.company_id != company_id {
+        return Err(DomainError::rule("group_in_other_company", "the group belongs to another company"));
     }
-    if role.deleted {
-        return Err(DomainError::rule("role_deleted", "the role has been deleted"));
+    if group.deleted {
+        return Err(DomainError::rule("group_deleted", "the group has been deleted"));
     }
-    Ok(())
+    Ok(group_id)
 }
 
 pub fn evolve(mut state: State, event: &Event) -> State {
@@ -379,55 +755,65 @@ pub fn evolve(mut state: State, event: &Event) -> State {
         Event::UserCreated {
             company_id,
             username,
-            email,
-            first_name,
-            last_name,
-            phone,
-            extension,
             role_id,
             approved,
+            group_id,
+            service_level,
+            admin,
+            portal_access,
+            ..
         } => {
             state.company_id = Some(*company_id);
             state.username.clone_from(username);
-            state.email.clone_from(email);
-            state.first_name.clone_from(first_name);
-            state.last_name.clone_from(last_name);
-            state.phone.clone_from(phone);
-            state.extension.clone_from(extension);
+            for (field, value) in event.changed_fields() {
+                state.set(field, value);
+            }
             state.role_id = *role_id;
+            state.group_id = *group_id;
+            state.service_level = *service_level;
+            state.admin = *admin;
+            state.portal_access = *portal_access;
             state.approved = *approved;
         }
-        Event::UserApproved {} => state.approved = true,
-        Event::UserDisapproved {} => state.approved = false,
+        Event::UserApproved {} => {
+            state.approved = true;
+            state.disapproved = false;
+        }
+        Event::UserDisapproved {} => {
+            state.approved = false;
+            state.disapproved = true;
+        }
         Event::UserSuspended { until, reason } => {
             state.suspended = true;
             state.suspended_until = *until;
             state.suspension_reason.clone_from(reason);
         }
+        Event::UserDeactivated {} => state.deactivated = true,
         Event::UserReactivated {} => {
             state.suspended = false;
             state.suspended_until = None;
             state.suspension_reason = None;
+            state.deactivated = false;
         }
-        Event::UserProfileUpdated { email, first_name, last_name, phone, extension } => {
-            if let Some(email) = email {
-                state.email.clone_from(email);
+        Event::UserProfileUpdated { service_level, .. } => {
+            if let Some(level) = service_level {
+                state.service_level = *level;
             }
-            if let Some(first_name) = first_name {
-                state.first_name.clone_from(first_name);
-            }
-            if let Some(last_name) = last_name {
-                state.last_name.clone_from(last_name);
-            }
-            if let Some(phone) = phone {
-                state.phone.clone_from(phone);
-            }
-            if let Some(extension) = extension {
-                state.extension.clone_from(extension);
+            for (field, value) in event.changed_fields() {
+                state.set(field, value);
             }
         }
         Event::UserDeleted {} => state.deleted = true,
         Event::RoleAssigned { role_id } => state.role_id = Some(*role_id),
+        Event::GroupAssigned { group_id } => state.group_id = Some(*group_id),
+        Event::UserAccessChanged { admin, portal_access } => {
+            if let Some(admin) = admin {
+                state.admin = *admin;
+            }
+            if let Some(access) = portal_access {
+                state.portal_access = *access;
+            }
+        }
         Event::UserPermissionGranted { module, level } => {
             state.permissions.insert(*module, *level);
         }

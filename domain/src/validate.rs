@@ -8,7 +8,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Problems(Vec<FieldError>);
 
 impl Problems {
@@ -20,24 +20,32 @@ impl Problems {
         if self.0.is_empty() { Ok(()) } else { Err(crate::DomainError::Invalid(self.0)) }
     }
 
+    /// The fields named so far, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.0.iter().map(|e| e.field.as_str()).collect()
+    }
+
+    /// The messages so far, in order.
+    pub fn messages(&self) -> Vec<String> {
+        self.0.iter().map(|e| e.message.clone()).collect()
+    }
+
     /// A required, trimmed, non-empty text of at most `max` characters.
     pub fn text(&mut self, field: &str, value: &str, max: usize) {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
+        if value.trim().is_empty() {
             self.add(field, "must not be empty");
-        } else if trimmed.chars().count() > max {
-            self.add(field, format!("must be at most {max} characters"));
-        } else if trimmed.chars().any(char::is_control) {
-            self.add(field, "must not contain control characters");
+        } else {
+            self.optional_text(field, value, max);
         }
     }
 
-    pub fn username(&mut self, field: &str, value: &str) {
-        let length = value.chars().count();
-        if !(3..=64).contains(&length) {
-            self.add(field, "must be 3 to 64 characters");
-        } else if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@')) {
-            self.add(field, "may contain only letters, digits, '.', '-', '_' and '@'");
+    /// A text that may be empty, of at most `max` characters.
+    pub fn optional_text(&mut self, field: &str, value: &str, max: usize) {
+        let trimmed = value.trim();
+        if trimmed.chars().count() > max {
+            self.add(field, format!("must be at most {max} characters"));
+        } else if trimmed.chars().any(char::is_control) {
+            self.add(field, "must not contain control characters");
         }
     }
 
@@ -56,15 +64,22 @@ impl Problems {
         }
     }
 
-    /// International format: `+` then 8 to 15 digits (E.164).
-    pub fn phone(&mut self, field: &str, value: &str) {
-        let digits = value.strip_prefix('+').unwrap_or("");
-        if !(8..=15).contains(&digits.len())
-            || !digits.chars().all(|c| c.is_ascii_digit())
-            || digits.starts_with('0')
-        {
-            self.add(field, "must be in international format, e.g. +14155550123");
+    /// A phone number in international format; returns it in E.164, or `None` after noting
+    /// the problem.
+    pub fn phone(&mut self, field: &str, value: &str) -> Option<String> {
+        match crate::phone::normalize(value) {
+            Ok(number) => Some(number),
+            Err(rule) => {
+                self.add(field, rule);
+                None
+            }
         }
+    }
+
+    /// An optional phone number: blank clears it.
+    pub fn optional_phone(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        let value = value.filter(|v| !v.trim().is_empty())?;
+        self.phone(field, &value)
     }
 
     /// An extension is 3 or 4 digits.
@@ -75,7 +90,7 @@ impl Problems {
     }
 }
 
-/// Removes spaces, dashes, dots and parentheses that people type in phone numbers.
-pub fn normalize_phone(value: &str) -> String {
-    value.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect()
+/// A trimmed optional text; blank becomes `None`.
+pub fn trimmed(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }

@@ -59,12 +59,14 @@ pub(crate) fn ids_of(events: &[RecordedEvent], category: &str) -> Vec<Uuid> {
 
 /// Applies the events of `category` to `rows` (which holds the stored rows of their ids) and
 /// returns the rows that changed. Events at or below a row's version were applied before and
-/// are skipped, so replaying a batch changes nothing.
+/// are skipped, so replaying a batch changes nothing. `observe` sees each applied event with
+/// the row's state just after it.
 pub(crate) fn fold<S, E>(
     mut rows: HashMap<Uuid, Folded<S>>,
     events: &[RecordedEvent],
     category: &str,
     evolve: fn(S, &E) -> S,
+    observe: &mut (dyn FnMut(&RecordedEvent, &E, &S) + Send),
 ) -> Result<Vec<Folded<S>>, ProjectionError>
 where
     S: Default + Clone + Serialize,
@@ -94,6 +96,7 @@ where
             continue;
         }
         row.state = evolve(std::mem::take(&mut row.state), &payload);
+        observe(event, &payload, &row.state);
         row.version = event.version;
         row.updated_at = recorded_at;
         changed.push(id);

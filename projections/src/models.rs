@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use domain::{company, role, user};
+use chrono::{DateTime, Utc};
+use domain::{company, group, role, user};
 use eventlog::RecordedEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -21,10 +22,12 @@ pub enum ReadModel {
     Companies,
     Roles,
     Users,
+    Groups,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 3] = [ReadModel::Companies, ReadModel::Roles, ReadModel::Users];
+    pub const ALL: [ReadModel; 4] =
+        [ReadModel::Companies, ReadModel::Roles, ReadModel::Users, ReadModel::Groups];
 
     /// The projector's name: its checkpoint row and its table.
     pub fn name(self) -> &'static str {
@@ -32,6 +35,15 @@ impl ReadModel {
             ReadModel::Companies => "companies",
             ReadModel::Roles => "roles",
             ReadModel::Users => "users",
+            ReadModel::Groups => "groups",
+        }
+    }
+
+    /// Tables the model owns besides the one named after it.
+    fn extra_tables(self) -> &'static [&'static str] {
+        match self {
+            ReadModel::Companies => &["company_license_history"],
+            _ => &[],
         }
     }
 
@@ -51,17 +63,42 @@ impl ReadModel {
     ) -> Result<(), ProjectionError> {
         match self {
             ReadModel::Companies => {
-                let rows =
-                    folded(transaction, events, company::CATEGORY, "companies", company::evolve).await?;
-                upsert_companies(transaction, &rows).await
+                let mut history = Vec::new();
+                let mut observe =
+                    |event: &RecordedEvent, payload: &company::Event, state: &company::State| {
+                        if let Some(entry) = LicenseEntry::of(event, payload, state) {
+                            history.push(entry);
+                        }
+                    };
+                let rows = folded(
+                    transaction,
+                    events,
+                    company::CATEGORY,
+                    "companies",
+                    company::evolve,
+                    &mut observe,
+                )
+                .await?;
+                upsert_companies(transaction, &rows).await?;
+                insert_license_history(transaction, &history).await
             }
             ReadModel::Roles => {
-                let rows = folded(transaction, events, role::CATEGORY, "roles", role::evolve).await?;
+                let rows =
+                    folded(transaction, events, role::CATEGORY, "roles", role::evolve, &mut |_, _, _| {})
+                        .await?;
                 upsert_roles(transaction, &rows).await
             }
             ReadModel::Users => {
-                let rows = folded(transaction, events, user::CATEGORY, "users", user::evolve).await?;
+                let rows =
+                    folded(transaction, events, user::CATEGORY, "users", user::evolve, &mut |_, _, _| {})
+                        .await?;
                 upsert_users(transaction, &rows).await
+            }
+            ReadModel::Groups => {
+                let rows =
+                    folded(transaction, events, group::CATEGORY, "groups", group::evolve, &mut |_, _, _| {})
+                        .await?;
+                upsert_groups(transaction, &rows).await
             }
         }
     }
@@ -69,9 +106,11 @@ impl ReadModel {
     pub(crate) async fn clear(self, transaction: &mut Transaction) -> Result<(), ProjectionError> {
         let table = self.name();
         crate::with_transaction!(transaction, |connection| {
-            sqlx::query(sqlx::AssertSqlSafe(format!("delete from {table}")))
-                .execute(&mut **connection)
-                .await?;
+            for table in std::iter::once(&table).chain(self.extra_tables()) {
+                sqlx::query(sqlx::AssertSqlSafe(format!("delete from {table}")))
+                    .execute(&mut **connection)
+                    .await?;
+            }
             sqlx::query("delete from projection_checkpoints where name = $1")
                 .bind(table)
                 .execute(&mut **connection)
@@ -88,6 +127,7 @@ async fn folded<S, E>(
     category: &str,
     table: &str,
     evolve: fn(S, &E) -> S,
+    observe: &mut (dyn FnMut(&RecordedEvent, &E, &S) + Send),
 ) -> Result<Vec<Folded<S>>, ProjectionError>
 where
     S: Default + Clone + Serialize + DeserializeOwned,
@@ -110,7 +150,7 @@ where
     });
     let rows: HashMap<Uuid, Folded<S>> =
         stored.into_iter().map(|row| row.into_folded().map(|f| (f.id, f))).collect::<Result<_, _>>()?;
-    fold(rows, events, category, evolve)
+    fold(rows, events, category, evolve, observe)
 }
 
 fn json<S: Serialize>(state: &S) -> serde_json::Value {
@@ -188,9 +228,12 @@ async fn upsert_roles(
     Ok(())
 }
 
-/// What free-text search looks in: username, names and email, lower-cased.
+/// What free-text search looks in: username, names, email, phone and extension, lower-cased.
 fn search_text(state: &user::State) -> String {
-    format!("{} {} {} {}", state.username, state.first_name, state.last_name, state.email).to_lowercase()
+    let phone = state.get(user::Field::Phone).unwrap_or_default();
+    let extension = state.get(user::Field::Extension).unwrap_or_default();
+    format!("{} {} {} {} {phone} {extension}", state.username, state.first_name, state.last_name, state.email)
+        .to_lowercase()
 }
 
 async fn upsert_users(
@@ -203,8 +246,8 @@ async fn upsert_users(
     for rows in rows.chunks(ROWS_PER_STATEMENT) {
         crate::with_transaction!(transaction, |connection| {
             let mut query = QueryBuilder::new(
-                "insert into users (id, company_id, username, role_id, approved, suspended, suspended_until, deleted, \
-             search, state, version, created_at, updated_at) ",
+                "insert into users (id, company_id, username, role_id, group_id, approved, disapproved, suspended, \
+             suspended_until, deactivated, deleted, search, state, version, created_at, updated_at) ",
             );
             query.push_values(rows, |mut values, row| {
                 values
@@ -212,9 +255,12 @@ async fn upsert_users(
                     .push_bind(row.state.company_id.unwrap_or_default())
                     .push_bind(row.state.username.clone())
                     .push_bind(row.state.role_id)
+                    .push_bind(row.state.group_id)
                     .push_bind(row.state.approved)
+                    .push_bind(row.state.disapproved)
                     .push_bind(row.state.suspended)
                     .push_bind(row.state.suspended_until)
+                    .push_bind(row.state.deactivated)
                     .push_bind(row.state.deleted)
                     .push_bind(search_text(&row.state))
                     .push_bind(json(&row.state))
@@ -224,10 +270,109 @@ async fn upsert_users(
             });
             query.push(
             " on conflict (id) do update set company_id = excluded.company_id, username = excluded.username, \
-             role_id = excluded.role_id, approved = excluded.approved, suspended = excluded.suspended, \
-             suspended_until = excluded.suspended_until, deleted = excluded.deleted, search = excluded.search, \
+             role_id = excluded.role_id, group_id = excluded.group_id, approved = excluded.approved, \
+             disapproved = excluded.disapproved, suspended = excluded.suspended, \
+             suspended_until = excluded.suspended_until, deactivated = excluded.deactivated, \
+             deleted = excluded.deleted, search = excluded.search, \
              state = excluded.state, version = excluded.version, updated_at = excluded.updated_at",
         );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
+    Ok(())
+}
+
+async fn upsert_groups(
+    transaction: &mut Transaction,
+    rows: &[Folded<group::State>],
+) -> Result<(), ProjectionError> {
+    for rows in rows.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into groups (id, company_id, name, is_main, deleted, role_id, member_count, state, version, \
+                 created_at, updated_at) ",
+            );
+            query.push_values(rows, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.company_id.unwrap_or_default())
+                    .push_bind(row.state.name.clone())
+                    .push_bind(row.state.is_main)
+                    .push_bind(row.state.deleted)
+                    .push_bind(row.state.role_id)
+                    .push_bind(i64::try_from(row.state.members.len()).unwrap_or(i64::MAX))
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
+                " on conflict (id) do update set company_id = excluded.company_id, name = excluded.name, \
+                 is_main = excluded.is_main, deleted = excluded.deleted, role_id = excluded.role_id, \
+                 member_count = excluded.member_count, state = excluded.state, version = excluded.version, \
+                 updated_at = excluded.updated_at",
+            );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
+    Ok(())
+}
+
+/// One point of a company's seat-count history.
+struct LicenseEntry {
+    company_id: Uuid,
+    version: i64,
+    recorded_at: DateTime<Utc>,
+    used: u32,
+    limit: Option<u32>,
+    event_type: &'static str,
+}
+
+impl LicenseEntry {
+    /// The history point an event makes, if it changes seats or the limit.
+    fn of(event: &RecordedEvent, payload: &company::Event, state: &company::State) -> Option<Self> {
+        use company::Event::*;
+        if !matches!(
+            payload,
+            CompanyRegistered { .. }
+                | LicenseLimitSet { .. }
+                | LicenseSeatTaken { .. }
+                | LicenseSeatReleased { .. }
+        ) {
+            return None;
+        }
+        let (_, company_id) = domain::parse_stream_id(&event.stream_id)?;
+        Some(LicenseEntry {
+            company_id,
+            version: event.version,
+            recorded_at: event.metadata.recorded_at,
+            used: state.licenses_used,
+            limit: state.license_limit,
+            event_type: payload.type_name(),
+        })
+    }
+}
+
+async fn insert_license_history(
+    transaction: &mut Transaction,
+    entries: &[LicenseEntry],
+) -> Result<(), ProjectionError> {
+    for entries in entries.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into company_license_history (company_id, version, recorded_at, used, license_limit, event_type) ",
+            );
+            query.push_values(entries, |mut values, entry| {
+                values
+                    .push_bind(entry.company_id)
+                    .push_bind(entry.version)
+                    .push_bind(entry.recorded_at)
+                    .push_bind(i64::from(entry.used))
+                    .push_bind(entry.limit.map(i64::from))
+                    .push_bind(entry.event_type);
+            });
+            // A batch replayed after a crash writes the same rows again.
+            query.push(" on conflict (company_id, version) do nothing");
             query.build().execute(&mut **connection).await?;
         });
     }

@@ -1,7 +1,7 @@
 //! Queries over the read models, for the query API. The only SQL that reads these tables.
 
 use chrono::{DateTime, Utc};
-use domain::{company, role, user};
+use domain::{company, group, role, user};
 use eventlog::{Database, with_reader};
 use serde::de::DeserializeOwned;
 use sqlx::QueryBuilder;
@@ -60,6 +60,87 @@ pub async fn companies_by_ids(
     by_ids(database, "companies", ids).await
 }
 
+pub async fn groups_by_ids(
+    database: &Database,
+    ids: &[Uuid],
+) -> Result<Vec<Row<group::State>>, ProjectionError> {
+    by_ids(database, "groups", ids).await
+}
+
+/// The groups of a company that are not deleted, Main Group first, then by name.
+pub async fn groups_of_company(
+    database: &Database,
+    company_id: Uuid,
+) -> Result<Vec<Row<group::State>>, ProjectionError> {
+    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+        sqlx::query_as(
+            "select id, state, version, created_at, updated_at from groups \
+             where company_id = $1 and deleted = $2 order by is_main desc, name, id",
+        )
+        .bind(company_id)
+        .bind(false)
+        .fetch_all(pool)
+        .await?
+    });
+    decode(rows)
+}
+
+/// The companies under `company_id` at any depth (not the company itself), by name.
+pub async fn descendants_of_company(
+    database: &Database,
+    company_id: Uuid,
+) -> Result<Vec<Row<company::State>>, ProjectionError> {
+    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+        sqlx::query_as(
+            "with recursive tree(id) as ( \
+                 select id from companies where parent_id = $1 \
+                 union select c.id from companies c join tree t on c.parent_id = t.id) \
+             select id, state, version, created_at, updated_at from companies where id in (select id from tree) \
+             order by name, id",
+        )
+        .bind(company_id)
+        .fetch_all(pool)
+        .await?
+    });
+    decode(rows)
+}
+
+/// A point of a company's seat-count history.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LicensePoint {
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub used: i64,
+    pub license_limit: Option<i64>,
+    pub event_type: String,
+}
+
+/// How many seats a company used over time, oldest first, within `[from, to)` when given.
+pub async fn license_history(
+    database: &Database,
+    company_id: Uuid,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<LicensePoint>, ProjectionError> {
+    let points: Vec<LicensePoint> = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new(
+            "select version, recorded_at, cast(used as bigint) as used, cast(license_limit as bigint) as license_limit, \
+             event_type from company_license_history \
+             where company_id = ",
+        );
+        query.push_bind(company_id);
+        if let Some(from) = from {
+            query.push(" and recorded_at >= ").push_bind(from);
+        }
+        if let Some(to) = to {
+            query.push(" and recorded_at < ").push_bind(to);
+        }
+        query.push(" order by version");
+        query.build_query_as().fetch_all(pool).await?
+    });
+    Ok(points)
+}
+
 /// The roles of a company that are not deleted, by name.
 pub async fn roles_of_company(
     database: &Database,
@@ -93,18 +174,6 @@ pub async fn children_of_company(
     decode(rows)
 }
 
-/// Users of a company that count against its licences: every one not deleted.
-pub async fn licenses_used(database: &Database, company_id: Uuid) -> Result<i64, ProjectionError> {
-    let used: i64 = with_reader!(database, |pool| {
-        sqlx::query_scalar("select count(*) from users where company_id = $1 and deleted = $2")
-            .bind(company_id)
-            .bind(false)
-            .fetch_one(pool)
-            .await?
-    });
-    Ok(used)
-}
-
 /// Narrows a users listing; `None` does not filter.
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
@@ -113,9 +182,13 @@ pub struct UserQuery {
     /// Suspended now: a suspension whose end has passed does not count.
     pub suspended: Option<bool>,
     pub role_id: Option<Uuid>,
-    /// Case-insensitive substring of username, first and last name, or email.
+    pub group_id: Option<Uuid>,
+    pub deactivated: Option<bool>,
+    /// Case-insensitive substring of username, names, email, phone or extension.
     pub search: Option<String>,
     pub include_deleted: bool,
+    /// Users of the company's descendants too (with `company_id`).
+    pub include_descendants: bool,
 }
 
 fn push_user_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &UserQuery, now: DateTime<Utc>)
@@ -126,7 +199,14 @@ where
     for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     if let Some(company_id) = filter.company_id {
-        query.push(" and company_id = ").push_bind(company_id);
+        if filter.include_descendants {
+            query
+                .push(" and company_id in (with recursive tree(id) as (select id from companies where id = ")
+                .push_bind(company_id)
+                .push(" union select c.id from companies c join tree t on c.parent_id = t.id) select id from tree)");
+        } else {
+            query.push(" and company_id = ").push_bind(company_id);
+        }
     }
     if let Some(approved) = filter.approved {
         query.push(" and approved = ").push_bind(approved);
@@ -144,9 +224,14 @@ where
     if let Some(role_id) = filter.role_id {
         query.push(" and role_id = ").push_bind(role_id);
     }
+    if let Some(group_id) = filter.group_id {
+        query.push(" and group_id = ").push_bind(group_id);
+    }
+    if let Some(deactivated) = filter.deactivated {
+        query.push(" and deactivated = ").push_bind(deactivated);
+    }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        query.push(" and search like ").push_bind(format!("%{escaped}%")).push(" escape '\\'");
+        query.push(" and search like ").push_bind(like_pattern(search)).push(" escape '\\'");
     }
     if !filter.include_deleted {
         query.push(" and deleted = ").push_bind(false);
@@ -181,6 +266,73 @@ pub async fn users_count(
     let count: i64 = with_reader!(database, |pool| {
         let mut query = QueryBuilder::new("select count(*) from users where true");
         push_user_filter(&mut query, filter, now);
+        query.build_query_scalar().fetch_one(pool).await?
+    });
+    Ok(count)
+}
+
+/// Narrows a companies listing.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyQuery {
+    /// Companies directly under this one; `None` lists every company.
+    pub parent_id: Option<Uuid>,
+    /// With `parent_id`: every company under it, at any depth.
+    pub include_descendants: bool,
+    /// Case-insensitive substring of the name.
+    pub search: Option<String>,
+}
+
+fn push_company_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &CompanyQuery)
+where
+    for<'q> Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    match (filter.parent_id, filter.include_descendants) {
+        (Some(parent_id), true) => {
+            query
+                .push(" and id in (with recursive tree(id) as (select id from companies where parent_id = ")
+                .push_bind(parent_id)
+                .push(" union select c.id from companies c join tree t on c.parent_id = t.id) select id from tree)");
+        }
+        (Some(parent_id), false) => {
+            query.push(" and parent_id = ").push_bind(parent_id);
+        }
+        (None, _) => {}
+    }
+    if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        query.push(" and lower(name) like ").push_bind(like_pattern(search)).push(" escape '\\'");
+    }
+}
+
+/// `%text%` for `like`, with the wildcards in `text` escaped.
+fn like_pattern(text: &str) -> String {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// One page of companies in id order, after `after`.
+pub async fn companies_page(
+    database: &Database,
+    filter: &CompanyQuery,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Row<company::State>>, ProjectionError> {
+    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new(format!("{COLUMNS}companies where true"));
+        push_company_filter(&mut query, filter);
+        if let Some(after) = after {
+            query.push(" and id > ").push_bind(after);
+        }
+        query.push(" order by id limit ").push_bind(limit);
+        query.build_query_as().fetch_all(pool).await?
+    });
+    decode(rows)
+}
+
+pub async fn companies_count(database: &Database, filter: &CompanyQuery) -> Result<i64, ProjectionError> {
+    let count: i64 = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new("select count(*) from companies where true");
+        push_company_filter(&mut query, filter);
         query.build_query_scalar().fetch_one(pool).await?
     });
     Ok(count)

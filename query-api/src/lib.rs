@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use domain::EventPayload as _;
 use eventlog::{AuditQuery, Checkpoint, Database, EventLog};
 use projections::Progress;
-use projections::read::{Row, UserQuery};
+use projections::read::{CompanyQuery, Row, UserQuery};
 use uuid::Uuid;
 
-use crate::loaders::{CompanyLoader, RoleLoader};
+use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader};
 pub use crate::types::*;
 
 pub type PortalSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
@@ -53,6 +53,7 @@ pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
     async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
         .data(DataLoader::new(RoleLoader(database.clone()), tokio::spawn))
         .data(DataLoader::new(CompanyLoader(database.clone()), tokio::spawn))
+        .data(DataLoader::new(GroupLoader(database.clone()), tokio::spawn))
         .data(QueryState { database, log })
         .limit_depth(12)
         .limit_complexity(5_000)
@@ -89,11 +90,28 @@ pub struct UserFilter {
     /// Suspended now (a suspension whose end has passed does not count).
     pub suspended: Option<bool>,
     pub role_id: Option<ID>,
-    /// Case-insensitive text found in the username, first or last name, or email.
+    pub group_id: Option<ID>,
+    pub deactivated: Option<bool>,
+    /// Case-insensitive text found in the username, first or last name, email, phone or
+    /// extension.
     pub search: Option<String>,
     /// Deleted users are left out unless this is true.
     #[graphql(default = false)]
     pub include_deleted: bool,
+    /// With `companyId`: the users of every company under it too (a reseller's customers).
+    #[graphql(default = false)]
+    pub include_descendants: bool,
+}
+
+#[derive(InputObject, Default)]
+pub struct CompanyFilter {
+    /// Companies directly under this one; without it, every company.
+    pub parent_id: Option<ID>,
+    /// With `parentId`: every company under it, at any depth.
+    #[graphql(default = false)]
+    pub include_descendants: bool,
+    /// Case-insensitive text found in the name.
+    pub search: Option<String>,
 }
 
 #[derive(InputObject, Default)]
@@ -139,9 +157,15 @@ impl Query {
             approved: filter.approved,
             suspended: filter.suspended,
             role_id: filter.role_id.as_ref().map(|id| parse_id(id, "filter.roleId")).transpose()?,
+            group_id: filter.group_id.as_ref().map(|id| parse_id(id, "filter.groupId")).transpose()?,
+            deactivated: filter.deactivated,
             search: filter.search,
             include_deleted: filter.include_deleted,
+            include_descendants: filter.include_descendants,
         };
+        if query.include_descendants && query.company_id.is_none() {
+            return Err(bad_input("filter.includeDescendants: needs companyId"));
+        }
         let limit = page_size(first)?;
         let after = after.as_deref().map(decode_user_cursor).transpose()?;
         let now = Utc::now();
@@ -175,6 +199,57 @@ impl Query {
 
     async fn company(&self, context: &Context<'_>, id: ID) -> Result<Option<Company>> {
         company_by_id(context, parse_id(&id, "id")?).await
+    }
+
+    /// Companies in id order (creation order), filtered.
+    async fn companies(
+        &self,
+        context: &Context<'_>,
+        filter: Option<CompanyFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CompanyConnection> {
+        let state = context.data::<QueryState>()?;
+        let filter = filter.unwrap_or_default();
+        let query = CompanyQuery {
+            parent_id: filter.parent_id.as_ref().map(|id| parse_id(id, "filter.parentId")).transpose()?,
+            include_descendants: filter.include_descendants,
+            search: filter.search,
+        };
+        if query.include_descendants && query.parent_id.is_none() {
+            return Err(bad_input("filter.includeDescendants: needs parentId"));
+        }
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(|cursor| decode_cursor("company", cursor)).transpose()?;
+        let mut rows = projections::read::companies_page(&state.database, &query, after, limit + 1)
+            .await
+            .map_err(internal)?;
+        let total_count =
+            projections::read::companies_count(&state.database, &query).await.map_err(internal)?;
+        let has_next_page = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<CompanyEdge> = rows
+            .into_iter()
+            .map(|row| CompanyEdge {
+                cursor: format!("company:{}", row.id),
+                node: Company { row: Arc::new(row) },
+            })
+            .collect();
+        let end_cursor = edges.last().map(|edge| edge.cursor.clone());
+        Ok(CompanyConnection { total_count, edges, page_info: PageInfo { has_next_page, end_cursor } })
+    }
+
+    async fn group(&self, context: &Context<'_>, id: ID) -> Result<Option<Group>> {
+        group_by_id(context, parse_id(&id, "id")?).await
+    }
+
+    /// The company's groups that are not deleted, Main Group first, then by name.
+    async fn groups(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Group>> {
+        let state = context.data::<QueryState>()?;
+        let company_id = parse_id(&company_id, "companyId")?;
+        let rows =
+            projections::read::groups_of_company(&state.database, company_id).await.map_err(internal)?;
+        Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
     }
 
     /// The event log itself, filtered, in commit order: the audit trail.
@@ -260,8 +335,14 @@ fn user_cursor(id: Uuid) -> String {
 }
 
 fn decode_user_cursor(cursor: &str) -> Result<Uuid> {
+    decode_cursor("user", cursor)
+}
+
+/// The id in a `<kind>:<uuid>` cursor this API handed out.
+fn decode_cursor(kind: &str, cursor: &str) -> Result<Uuid> {
     cursor
-        .strip_prefix("user:")
+        .strip_prefix(kind)
+        .and_then(|rest| rest.strip_prefix(':'))
         .and_then(|id| Uuid::parse_str(id).ok())
         .ok_or_else(|| bad_input(format!("after: {cursor:?} is not a cursor from this API")))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use domain::{company, role};
+use domain::{company, group, role};
 use eventlog::Database;
 use projections::ProjectionError;
 use projections::read::Row;
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 pub struct RoleLoader(pub Database);
 pub struct CompanyLoader(pub Database);
+pub struct GroupLoader(pub Database);
 
 impl Loader<Uuid> for RoleLoader {
     type Value = Arc<Row<role::State>>;
@@ -29,6 +30,16 @@ impl Loader<Uuid> for CompanyLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = projections::read::companies_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|row| (row.id, Arc::new(row))).collect())
+    }
+}
+
+impl Loader<Uuid> for GroupLoader {
+    type Value = Arc<Row<group::State>>;
+    type Error = Arc<ProjectionError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = projections::read::groups_by_ids(&self.0, keys).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|row| (row.id, Arc::new(row))).collect())
     }
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::{Level, Module, company, role, user};
+use domain::{company, group, role, user};
 use projections::read::Row;
 use uuid::Uuid;
 
-use crate::loaders::{CompanyLoader, RoleLoader};
+use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader};
 use crate::{QueryState, internal};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +52,46 @@ fn permissions(set: &domain::PermissionSet) -> Vec<Permission> {
         .collect()
 }
 
-/// Where a user stands, derived from their approval, suspension and deletion.
+/// Where a user stands, derived from approval, suspension, deactivation and deletion (the
+/// strongest wins: DELETED, DEACTIVATED, SUSPENDED, then ACTIVE, DISAPPROVED or PENDING_APPROVAL).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::user::Status")]
 pub enum UserStatus {
     PendingApproval,
     Active,
+    Disapproved,
     Suspended,
+    Deactivated,
     Deleted,
+}
+
+/// `ARCHIVE`: the default subscriber; `PRO`: adds administrative capabilities (TeleMessage).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::user::ServiceLevel")]
+pub enum ServiceLevel {
+    Archive,
+    Pro,
+}
+
+/// Where an effective level comes from.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::permissions::Source")]
+pub enum PermissionSource {
+    /// The user's own role.
+    Role,
+    /// The role the user's group carries.
+    Group,
+    /// A grant made to the user directly.
+    Direct,
+}
+
+/// A user's level on one module, and every source that gives that level.
+#[derive(SimpleObject, Clone)]
+pub struct EffectivePermission {
+    pub module: PermissionModule,
+    pub level: PermissionLevel,
+    /// Empty when nothing grants the module (the level is then NONE).
+    pub sources: Vec<PermissionSource>,
 }
 
 #[derive(Clone)]
@@ -94,17 +127,63 @@ impl User {
     }
     /// International format (E.164).
     async fn phone(&self) -> Option<&str> {
-        self.row.state.phone.as_deref()
+        self.row.state.get(user::Field::Phone)
     }
+    /// The mobile (cell) number, E.164.
+    async fn mobile(&self) -> Option<&str> {
+        self.row.state.get(user::Field::Mobile)
+    }
+    async fn office_phone(&self) -> Option<&str> {
+        self.row.state.get(user::Field::OfficePhone)
+    }
+    async fn fax(&self) -> Option<&str> {
+        self.row.state.get(user::Field::Fax)
+    }
+    /// The number shown as caller id on outbound calls, E.164.
+    async fn outbound_caller_id(&self) -> Option<&str> {
+        self.row.state.get(user::Field::OutboundCallerId)
+    }
+    /// 3 or 4 digits, unique within the company.
     async fn extension(&self) -> Option<&str> {
-        self.row.state.extension.as_deref()
+        self.row.state.get(user::Field::Extension)
+    }
+    async fn title(&self) -> Option<&str> {
+        self.row.state.get(user::Field::Title)
+    }
+    async fn customer_code(&self) -> Option<&str> {
+        self.row.state.get(user::Field::CustomerCode)
+    }
+    async fn udid(&self) -> Option<&str> {
+        self.row.state.get(user::Field::Udid)
+    }
+    async fn service_level(&self) -> ServiceLevel {
+        self.row.state.service_level.into()
     }
     async fn role(&self, context: &Context<'_>) -> Result<Option<Role>> {
         let Some(id) = self.row.state.role_id else { return Ok(None) };
         role_by_id(context, id).await
     }
+    async fn group(&self, context: &Context<'_>) -> Result<Option<Group>> {
+        let Some(id) = self.row.state.group_id else { return Ok(None) };
+        group_by_id(context, id).await
+    }
+    /// A company administrator (Sangoma's "Admin" checkbox).
+    async fn admin(&self) -> bool {
+        self.row.state.admin
+    }
+    /// May use the portal (Sangoma's "Portal Access" checkbox).
+    async fn portal_access(&self) -> bool {
+        self.row.state.portal_access
+    }
     async fn approved(&self) -> bool {
         self.row.state.approved
+    }
+    async fn disapproved(&self) -> bool {
+        self.row.state.disapproved
+    }
+    /// Kept in lists, with no access, until reactivated.
+    async fn deactivated(&self) -> bool {
+        self.row.state.deactivated
     }
     /// Suspended at this moment (a suspension whose end has passed no longer counts).
     async fn suspended(&self) -> bool {
@@ -120,39 +199,35 @@ impl User {
         self.row.state.deleted
     }
     async fn status(&self) -> UserStatus {
-        let state = &self.row.state;
-        if state.deleted {
-            UserStatus::Deleted
-        } else if state.is_suspended_at(self.at) {
-            UserStatus::Suspended
-        } else if state.approved {
-            UserStatus::Active
-        } else {
-            UserStatus::PendingApproval
-        }
+        self.row.state.status_at(self.at).into()
     }
-    /// Grants made to this user directly; they override the role's level for their module.
+    /// Grants made to this user directly.
     async fn permissions(&self) -> Vec<Permission> {
         permissions(&self.row.state.permissions)
     }
-    /// The level on every module: the user's own grant if any, else the role's, else NONE.
-    async fn effective_permissions(&self, context: &Context<'_>) -> Result<Vec<Permission>> {
+    /// The level on every module: the highest of the user's role, the role their group
+    /// carries, and their direct grants, with where it comes from.
+    async fn effective_permissions(&self, context: &Context<'_>) -> Result<Vec<EffectivePermission>> {
         let role = match self.row.state.role_id {
             Some(id) => role_by_id(context, id).await?,
             None => None,
         };
-        Ok(Module::ALL
-            .iter()
-            .map(|module| {
-                let level = self
-                    .row
-                    .state
-                    .permissions
-                    .get(module)
-                    .or_else(|| role.as_ref().and_then(|r| r.row.state.permissions.get(module)))
-                    .copied()
-                    .unwrap_or(Level::None);
-                Permission { module: (*module).into(), level: level.into() }
+        let group_role = match self.row.state.group_id {
+            Some(id) => match group_by_id(context, id).await?.and_then(|g| g.row.state.role_id) {
+                Some(role_id) => role_by_id(context, role_id).await?,
+                None => None,
+            },
+            None => None,
+        };
+        let none = domain::PermissionSet::new();
+        let role_permissions = role.as_ref().map_or(&none, |r| &r.row.state.permissions);
+        let group_permissions = group_role.as_ref().map(|r| &r.row.state.permissions);
+        Ok(domain::permissions::effective(role_permissions, group_permissions, &self.row.state.permissions)
+            .into_iter()
+            .map(|e| EffectivePermission {
+                module: e.module.into(),
+                level: e.level.into(),
+                sources: e.sources.into_iter().map(Into::into).collect(),
             })
             .collect())
     }
@@ -197,6 +272,14 @@ impl Role {
     async fn permissions(&self) -> Vec<Permission> {
         permissions(&self.row.state.permissions)
     }
+    /// Users who hold this role directly.
+    async fn user_count(&self) -> i64 {
+        i64::from(self.row.state.users)
+    }
+    /// Groups that carry this role.
+    async fn group_count(&self) -> i64 {
+        i64::from(self.row.state.groups)
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
     }
@@ -206,6 +289,92 @@ impl Role {
     async fn version(&self) -> i64 {
         self.row.version
     }
+}
+
+#[derive(Clone)]
+pub struct Group {
+    pub row: Arc<Row<group::State>>,
+}
+
+#[async_graphql::Object]
+impl Group {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    async fn company_id(&self) -> Option<ID> {
+        self.row.state.company_id.map(|id| ID(id.to_string()))
+    }
+    async fn name(&self) -> &str {
+        &self.row.state.name
+    }
+    /// `Main Group`, created with the company: it cannot be renamed or deleted.
+    async fn is_main(&self) -> bool {
+        self.row.state.is_main
+    }
+    async fn deleted(&self) -> bool {
+        self.row.state.deleted
+    }
+    /// The role the group's members inherit.
+    async fn role(&self, context: &Context<'_>) -> Result<Option<Role>> {
+        let Some(id) = self.row.state.role_id else { return Ok(None) };
+        role_by_id(context, id).await
+    }
+    async fn member_count(&self) -> i64 {
+        self.row.state.members.len() as i64
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+    async fn version(&self) -> i64 {
+        self.row.version
+    }
+}
+
+/// A company's rules for usernames.
+#[derive(SimpleObject)]
+pub struct UsernamePolicy {
+    pub min_length: i32,
+    pub max_length: i32,
+    /// Characters allowed besides letters and digits.
+    pub allowed_symbols: String,
+    /// The username must be the user's email address.
+    pub email_as_username: bool,
+}
+
+/// A company's rules for passwords.
+#[derive(SimpleObject)]
+pub struct PasswordPolicy {
+    pub min_length: i32,
+    pub max_length: i32,
+    /// How many of uppercase, lowercase, digits and symbols a password must contain.
+    pub required_classes: i32,
+    pub forbidden_characters: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Policies {
+    pub username: UsernamePolicy,
+    pub password: PasswordPolicy,
+}
+
+fn small(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// A point of the seat-count history: the licences in use after a change.
+#[derive(SimpleObject)]
+pub struct LicensePoint {
+    pub at: DateTime<Utc>,
+    pub used: i64,
+    pub limit: Option<i64>,
+    /// The event that changed it: `CompanyRegistered`, `LicenseSeatTaken`,
+    /// `LicenseSeatReleased` or `LicenseLimitSet`.
+    pub cause: String,
+    /// The company stream's version at that event.
+    pub version: i64,
 }
 
 #[derive(SimpleObject)]
@@ -244,16 +413,72 @@ impl Company {
             projections::read::children_of_company(&state.database, self.row.id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Company { row: Arc::new(row) }).collect())
     }
-    async fn licenses(&self, context: &Context<'_>) -> Result<Licenses> {
+    /// Every company under this one, at any depth.
+    async fn descendants(&self, context: &Context<'_>) -> Result<Vec<Company>> {
         let state = context.data::<QueryState>()?;
-        let used = projections::read::licenses_used(&state.database, self.row.id).await.map_err(internal)?;
-        Ok(Licenses { used, limit: self.row.state.license_limit.map(i64::from) })
+        let rows = projections::read::descendants_of_company(&state.database, self.row.id)
+            .await
+            .map_err(internal)?;
+        Ok(rows.into_iter().map(|row| Company { row: Arc::new(row) }).collect())
+    }
+    async fn licenses(&self) -> Licenses {
+        Licenses {
+            used: i64::from(self.row.state.licenses_used),
+            limit: self.row.state.license_limit.map(i64::from),
+        }
+    }
+    /// Licences in use over time, oldest first, recorded at or after `from` and before `to`.
+    async fn license_history(
+        &self,
+        context: &Context<'_>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LicensePoint>> {
+        let state = context.data::<QueryState>()?;
+        let points = projections::read::license_history(&state.database, self.row.id, from, to)
+            .await
+            .map_err(internal)?;
+        Ok(points
+            .into_iter()
+            .map(|p| LicensePoint {
+                at: p.recorded_at,
+                used: p.used,
+                limit: p.license_limit,
+                cause: p.event_type,
+                version: p.version,
+            })
+            .collect())
+    }
+    async fn policies(&self) -> Policies {
+        let username = &self.row.state.username_policy;
+        let password = &self.row.state.password_policy;
+        Policies {
+            username: UsernamePolicy {
+                min_length: small(username.min_length),
+                max_length: small(username.max_length),
+                allowed_symbols: username.allowed_symbols.clone(),
+                email_as_username: username.email_as_username,
+            },
+            password: PasswordPolicy {
+                min_length: small(password.min_length),
+                max_length: small(password.max_length),
+                required_classes: small(password.required_classes),
+                forbidden_characters: password.forbidden_characters.clone(),
+            },
+        }
     }
     async fn roles(&self, context: &Context<'_>) -> Result<Vec<Role>> {
         let state = context.data::<QueryState>()?;
         let rows =
             projections::read::roles_of_company(&state.database, self.row.id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
+    }
+    /// The company's groups that are not deleted, Main Group first.
+    async fn groups(&self, context: &Context<'_>) -> Result<Vec<Group>> {
+        let state = context.data::<QueryState>()?;
+        let rows =
+            projections::read::groups_of_company(&state.database, self.row.id).await.map_err(internal)?;
+        Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.row.created_at
@@ -269,6 +494,11 @@ impl Company {
 pub async fn role_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<Role>> {
     let loader = context.data::<DataLoader<RoleLoader>>()?;
     Ok(loader.load_one(id).await.map_err(internal)?.map(|row| Role { row }))
+}
+
+pub async fn group_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<Group>> {
+    let loader = context.data::<DataLoader<GroupLoader>>()?;
+    Ok(loader.load_one(id).await.map_err(internal)?.map(|row| Group { row }))
 }
 
 pub async fn company_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<Company>> {
@@ -293,6 +523,20 @@ pub struct UserConnection {
     /// Users matching the filter, over all pages.
     pub total_count: i64,
     pub edges: Vec<UserEdge>,
+    pub page_info: PageInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct CompanyEdge {
+    pub cursor: String,
+    pub node: Company,
+}
+
+#[derive(SimpleObject)]
+pub struct CompanyConnection {
+    /// Companies matching the filter, over all pages.
+    pub total_count: i64,
+    pub edges: Vec<CompanyEdge>,
     pub page_info: PageInfo,
 }
 

@@ -362,15 +362,30 @@ async fn bad_input_writes_nothing(app: App) {
     answer.assert_error(422, "user_deleted");
 
     // A command that is accepted after all of the above: the log holds exactly the events of
-    // the accepted commands (SuspendUser, CreateUser, DeleteUser, ReactivateUser), nothing else.
+    // the accepted commands (SuspendUser, CreateUser and DeleteUser with what they do to the
+    // company's seats, the role's holders and the group's members, ReactivateUser), nothing else.
     let sentinel = app.ok("ReactivateUser", json!({ "userId": alice })).await;
     let events = app.audit(json!(null)).await;
     assert_eq!(suspended, events_before + 1);
-    assert_eq!(events.len(), events_before + 4, "refused commands wrote events: {events:#?}");
+    assert_eq!(events.len(), events_before + 10, "refused commands wrote events: {events:#?}");
     assert_eq!(events.last().map(|e| e["position"].clone()), Some(sentinel["position"].clone()));
     let types: Vec<_> =
         events[events_before..].iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
-    assert_eq!(types, ["UserSuspended", "UserCreated", "UserDeleted", "UserReactivated"]);
+    assert_eq!(
+        types,
+        [
+            "UserSuspended",
+            "UserCreated",
+            "LicenseSeatTaken",
+            "RoleHolderAdded",
+            "GroupMemberAdded",
+            "UserDeleted",
+            "LicenseSeatReleased",
+            "RoleHolderRemoved",
+            "GroupMemberRemoved",
+            "UserReactivated"
+        ]
+    );
     let users_after = app.query(count, json!({ "company": company.id })).await["users"]["totalCount"].clone();
     assert_eq!(users_after, 2, "only `doomed` was added");
     // The default roles are intact.

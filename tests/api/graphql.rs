@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     App, TOKEN, USER_FIELDS, create_user, create_user_with, level_of, on_both_backends, register_company,
-    user,
+    sources_of, user,
 };
 
 on_both_backends!(audit_trail, user_as_of, users_filter_and_pagination, permissions, http_endpoints);
@@ -60,13 +60,23 @@ async fn audit_trail(app: App) {
             "CompanyRegistered",
             "RoleCreated",
             "RoleCreated",
+            "GroupCreated",
             "CompanyRegistered",
             "RoleCreated",
             "RoleCreated",
+            "GroupCreated",
+            // Creating a user also takes a licence seat, adds a holder to the role and a member
+            // to Main Group, in the same append.
             "UserCreated",
+            "LicenseSeatTaken",
+            "RoleHolderAdded",
+            "GroupMemberAdded",
             "UserApproved",
             "UserSuspended",
             "UserCreated",
+            "LicenseSeatTaken",
+            "RoleHolderAdded",
+            "GroupMemberAdded",
             "UserApproved",
         ]
     );
@@ -77,7 +87,8 @@ async fn audit_trail(app: App) {
     // One command's events share their ids.
     assert_eq!(all[1]["requestId"], all[0]["requestId"]);
     assert_eq!(all[2]["correlationId"], all[0]["correlationId"]);
-    assert_ne!(all[3]["correlationId"], all[0]["correlationId"]);
+    assert_eq!(all[3]["correlationId"], all[0]["correlationId"]);
+    assert_ne!(all[4]["correlationId"], all[0]["correlationId"]);
 
     // By user.
     let anns = app.audit(json!({ "userId": ann })).await;
@@ -98,17 +109,15 @@ async fn audit_trail(app: App) {
 
     // By company: its registration, its roles and its users' events, nobody else's.
     let acmes = app.audit(json!({ "companyId": acme.id })).await;
-    assert_eq!(
-        types(&acmes),
-        ["CompanyRegistered", "RoleCreated", "RoleCreated", "UserCreated", "UserApproved", "UserSuspended"]
-    );
+    let created = ["UserCreated", "LicenseSeatTaken", "RoleHolderAdded", "GroupMemberAdded"];
+    let registered = ["CompanyRegistered", "RoleCreated", "RoleCreated", "GroupCreated"];
+    assert_eq!(types(&acmes), [&registered[..], &created[..], &["UserApproved", "UserSuspended"]].concat());
     assert!(acmes.iter().all(|entry| entry["companyId"] == acme.id), "{acmes:#?}");
     let globexes = app.audit(json!({ "companyId": globex.id })).await;
-    assert_eq!(
-        types(&globexes),
-        ["CompanyRegistered", "RoleCreated", "RoleCreated", "UserCreated", "UserApproved"]
-    );
-    assert_eq!(globexes[3]["streamId"], format!("user-{bob}"));
+    assert_eq!(types(&globexes), [&registered[..], &created[..], &["UserApproved"]].concat());
+    assert_eq!(globexes[4]["streamId"], format!("user-{bob}"));
+    assert_eq!(globexes[5]["streamId"], format!("company-{}", globex.id));
+    assert_eq!(globexes[5]["data"], json!({ "userId": bob, "used": 1 }));
 
     // By type, and combined.
     let approvals = app.audit(json!({ "eventTypes": ["UserApproved"] })).await;
@@ -121,7 +130,7 @@ async fn audit_trail(app: App) {
     // By time: `from` is inclusive, `to` exclusive, and together they split the log.
     let before = app.audit(json!({ "to": timestamp(middle) })).await;
     let after = app.audit(json!({ "from": timestamp(middle) })).await;
-    assert_eq!(types(&before), types(&all[..7]));
+    assert_eq!(types(&before), types(&all[..12]));
     assert_eq!([before, after.clone()].concat(), all);
     let window = app.audit(json!({ "from": timestamp(middle), "to": timestamp(Utc::now()) })).await;
     assert_eq!(window, after);
@@ -361,7 +370,8 @@ async fn permissions(app: App) {
     let noop = app.ok("RevokePermission", json!({ "roleId": role_id, "module": "CALL_LOGS" })).await;
     assert_eq!(noop["events"], json!([]));
 
-    // On a user: their own grant overrides the role's level for its module.
+    // On a user: the effective level is the highest of the role's, the group role's and their
+    // own grants, with every source that gives it.
     let id = create_user_with(&app, &company, "perm.user", json!({ "roleId": role_id })).await;
     let state = user(&app, &id).await;
     assert_eq!(state["role"]["name"], "Support");
@@ -369,36 +379,59 @@ async fn permissions(app: App) {
     let effective = &state["effectivePermissions"];
     assert_eq!(effective.as_array().map(Vec::len), Some(14));
     assert_eq!(level_of(effective, "BILLING"), Some("VIEW"));
+    assert_eq!(sources_of(effective, "BILLING"), ["ROLE"]);
     assert_eq!(level_of(effective, "SMS"), Some("FULL"));
     assert_eq!(level_of(effective, "CALL_LOGS"), Some("NONE"));
+    assert!(sources_of(effective, "CALL_LOGS").is_empty());
     assert_eq!(level_of(effective, "USERS"), Some("NONE"));
 
     let granted =
         app.ok("GrantPermission", json!({ "userId": id, "module": "BILLING", "level": "FULL" })).await;
     assert_eq!(granted["events"][0]["type"], "UserPermissionGranted");
-    app.ok("GrantPermission", json!({ "userId": id, "module": "SMS", "level": "NONE" })).await;
+    app.ok("GrantPermission", json!({ "userId": id, "module": "SMS", "level": "FULL" })).await;
     let state = user(&app, &id).await;
     assert_eq!(
         state["permissions"],
-        json!([{ "module": "BILLING", "level": "FULL" }, { "module": "SMS", "level": "NONE" }])
+        json!([{ "module": "BILLING", "level": "FULL" }, { "module": "SMS", "level": "FULL" }])
     );
     assert_eq!(level_of(&state["effectivePermissions"], "BILLING"), Some("FULL"));
-    assert_eq!(level_of(&state["effectivePermissions"], "SMS"), Some("NONE"));
+    assert_eq!(sources_of(&state["effectivePermissions"], "BILLING"), ["DIRECT"]);
+    assert_eq!(sources_of(&state["effectivePermissions"], "SMS"), ["ROLE", "DIRECT"]);
 
-    // The role still counts where the user has no grant of their own, as it is now.
+    // A group that carries a role gives its members that role's levels too.
+    let billing = app
+        .ok(
+            "CreateRole",
+            json!({ "companyId": company.id, "name": "Billing desk",
+                    "permissions": [{ "module": "USERS", "level": "VIEW" }, { "module": "BILLING", "level": "EDIT" }] }),
+        )
+        .await["id"]
+        .clone();
+    let desk =
+        app.ok("CreateGroup", json!({ "companyId": company.id, "name": "Desk", "roleId": billing })).await;
+    app.ok("AssignGroup", json!({ "userId": id, "groupId": desk["id"] })).await;
+    let state = user(&app, &id).await;
+    assert_eq!(state["group"]["name"], "Desk");
+    assert_eq!(level_of(&state["effectivePermissions"], "USERS"), Some("VIEW"));
+    assert_eq!(sources_of(&state["effectivePermissions"], "USERS"), ["GROUP"]);
+    assert_eq!(level_of(&state["effectivePermissions"], "BILLING"), Some("FULL"));
+
+    // The role still counts where it grants more, as it is now.
     app.ok("GrantPermission", json!({ "roleId": role_id, "module": "USERS", "level": "EDIT" })).await;
     let revoked = app.ok("RevokePermission", json!({ "userId": id, "module": "BILLING" })).await;
     assert_eq!(revoked["events"][0]["type"], "UserPermissionRevoked");
     let state = user(&app, &id).await;
-    assert_eq!(state["permissions"], json!([{ "module": "SMS", "level": "NONE" }]));
-    assert_eq!(level_of(&state["effectivePermissions"], "BILLING"), Some("VIEW"));
+    assert_eq!(state["permissions"], json!([{ "module": "SMS", "level": "FULL" }]));
+    assert_eq!(level_of(&state["effectivePermissions"], "BILLING"), Some("EDIT"));
+    assert_eq!(sources_of(&state["effectivePermissions"], "BILLING"), ["GROUP"]);
     assert_eq!(level_of(&state["effectivePermissions"], "USERS"), Some("EDIT"));
+    assert_eq!(sources_of(&state["effectivePermissions"], "USERS"), ["ROLE"]);
     // Another role replaces the role's levels, not the user's own.
     app.ok("AssignRole", json!({ "userId": id, "roleId": company.administrator_role_id })).await;
     let state = user(&app, &id).await;
     assert_eq!(state["role"]["name"], "Administrator");
     assert_eq!(level_of(&state["effectivePermissions"], "BILLING"), Some("FULL"));
-    assert_eq!(level_of(&state["effectivePermissions"], "SMS"), Some("NONE"));
+    assert_eq!(sources_of(&state["effectivePermissions"], "SMS"), ["ROLE", "DIRECT"]);
 
     // Refusals.
     let events = app.event_count().await;
@@ -439,8 +472,10 @@ async fn permissions(app: App) {
     assert_eq!(answer.body["error"]["details"], json!({ "name": "support" }));
 
     // A deleted role takes no more grants, and its name is free again.
-    app.ok("AssignRole", json!({ "userId": id, "roleId": company.user_role_id })).await;
-    assert_eq!(app.event_count().await, events + 1, "the refused commands wrote nothing");
+    let moved = app.ok("AssignRole", json!({ "userId": id, "roleId": company.user_role_id })).await;
+    assert_eq!(moved["events"][0]["type"], "RoleAssigned");
+    // The user's RoleAssigned, and a holder less on one role and more on the other.
+    assert_eq!(app.event_count().await, events + 3, "the refused commands wrote nothing");
     app.ok("DeleteRole", json!({ "roleId": role_id })).await;
     let answer = app
         .command_with("GrantPermission", &json!({ "roleId": role_id, "module": "SMS", "level": "VIEW" }), &[])
@@ -450,7 +485,10 @@ async fn permissions(app: App) {
     answer.assert_error(422, "role_deleted");
     let data =
         app.query("query($id: ID!) { roles(companyId: $id) { name } }", json!({ "id": company.id })).await;
-    assert_eq!(data["roles"], json!([{ "name": "Administrator" }, { "name": "User" }]));
+    assert_eq!(
+        data["roles"],
+        json!([{ "name": "Administrator" }, { "name": "Billing desk" }, { "name": "User" }])
+    );
     app.ok("CreateRole", json!({ "companyId": company.id, "name": "Support" })).await;
 }
 

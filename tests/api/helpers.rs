@@ -472,15 +472,28 @@ pub async fn create_user_with(app: &App, company: &Company, username: &str, extr
 }
 
 /// The fields of `User` the tests look at.
-pub const USER_FIELDS: &str = "id username email firstName lastName phone extension role { id name } \
-    approved suspended suspensionReason deleted status createdAt updatedAt version \
-    permissions { module level } effectivePermissions { module level }";
+pub const USER_FIELDS: &str = "id username email firstName lastName phone mobile officePhone fax \
+    outboundCallerId extension title customerCode udid serviceLevel role { id name } group { id name isMain } \
+    admin portalAccess approved disapproved suspended suspensionReason deactivated deleted status createdAt \
+    updatedAt version permissions { module level } effectivePermissions { module level sources }";
 
 pub async fn user(app: &App, id: &str) -> Value {
     let data = app
         .query(&format!("query($id: ID!) {{ user(id: $id) {{ {USER_FIELDS} }} }}"), json!({ "id": id }))
         .await;
     data["user"].clone()
+}
+
+/// The sources an effective permission names for `module`.
+pub fn sources_of<'a>(permissions: &'a Value, module: &str) -> Vec<&'a str> {
+    permissions
+        .as_array()
+        .expect("a permission list")
+        .iter()
+        .find(|permission| permission["module"] == module)
+        .and_then(|permission| permission["sources"].as_array())
+        .map(|sources| sources.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// The level a permission list gives `module`, if it names it.

@@ -56,6 +56,21 @@ async fn populate(app: &App) -> Company {
     app.ok("UpdateUserProfile", json!({ "userId": kid, "lastName": "Renamed" })).await;
     app.ok("GrantPermission", json!({ "roleId": company.user_role_id, "module": "SMS", "level": "VIEW" }))
         .await;
+    // Groups, a group role, deactivation, licences and policies.
+    let night = app
+        .ok("CreateGroup", json!({ "companyId": company.id, "name": "Night shift", "roleId": role_id }))
+        .await;
+    app.ok("AssignGroup", json!({ "userId": active, "groupId": night["id"] })).await;
+    let gone = app.ok("CreateGroup", json!({ "companyId": company.id, "name": "Gone" })).await;
+    app.ok("AssignGroup", json!({ "userId": suspended, "groupId": gone["id"] })).await;
+    app.ok("DeleteGroup", json!({ "groupId": gone["id"] })).await;
+    app.ok("DeactivateUser", json!({ "userId": kid })).await;
+    app.ok("SetLicenseLimit", json!({ "companyId": company.id, "limit": 40 })).await;
+    app.ok(
+        "SetCompanyPolicies",
+        json!({ "companyId": company.id, "usernamePolicy": { "minLength": 5 }, "passwordPolicy": { "requiredClasses": 3 } }),
+    )
+    .await;
     company
 }
 
@@ -65,11 +80,15 @@ async fn read_everything(app: &App, company: &Company) -> Value {
         "query($company: ID!) {{
             users(filter: {{ includeDeleted: true }}) {{ totalCount edges {{ cursor node {{ {USER_FIELDS} }} }} }}
             active: users(companyId: $company, filter: {{ suspended: false }}) {{ totalCount edges {{ node {{ id }} }} }}
-            roles(companyId: $company) {{ id name description isDefault permissions {{ module level }} createdAt updatedAt version }}
+            roles(companyId: $company) {{ id name description isDefault permissions {{ module level }} userCount groupCount createdAt updatedAt version }}
+            groups(companyId: $company) {{ id name isMain role {{ id }} memberCount deleted createdAt updatedAt version }}
             company(id: $company) {{
                 id name mainPhone parent {{ id }} children {{ id name licenses {{ used limit }} roles {{ id name }} }}
-                licenses {{ used limit }} createdAt updatedAt version
+                descendants {{ id }} licenses {{ used limit }} licenseHistory {{ at used limit cause version }}
+                policies {{ username {{ minLength maxLength allowedSymbols emailAsUsername }} password {{ minLength maxLength requiredClasses forbiddenCharacters }} }}
+                createdAt updatedAt version
             }}
+            companies {{ totalCount edges {{ cursor node {{ id name }} }} }}
         }}"
     );
     app.query(&query, json!({ "company": company.id })).await
@@ -80,6 +99,9 @@ async fn restart_persistence(mut app: App) {
     let before = read_everything(&app, &company).await;
     assert_eq!(before["users"]["totalCount"], 5, "{before:#}");
     assert_eq!(before["active"]["totalCount"], 2, "{before:#}");
+    assert_eq!(before["groups"].as_array().map(Vec::len), Some(2), "Main Group and Night shift: {before:#}");
+    assert_eq!(before["company"]["licenses"], json!({ "used": 3, "limit": 40 }), "{before:#}");
+    assert_eq!(before["company"]["licenseHistory"].as_array().map(Vec::len), Some(7), "{before:#}");
     let audit_before = app.audit(json!(null)).await;
     let active = before["users"]["edges"][1]["node"].clone();
     assert_eq!(active["username"], "active.person");
@@ -123,7 +145,8 @@ async fn restart_persistence(mut app: App) {
 /// Empties the read-model tables behind the server's back (the server is stopped), so that
 /// only a rebuild can bring them back.
 async fn wipe_read_models(app: &App) {
-    const WIPE: &str = "delete from users; delete from roles; delete from companies;";
+    const WIPE: &str = "delete from users; delete from roles; delete from companies; delete from groups; \
+                        delete from company_license_history;";
     match app.database_url() {
         Some(url) => {
             let mut connection =
@@ -154,7 +177,7 @@ async fn projections_rebuild(mut app: App) {
         assert!(!output.status.success(), "the rebuild ran next to the server: {stderr}");
         assert!(stderr.contains("another portal process"), "{stderr}");
     }
-    let output = app.run_cli(&["projections", "rebuild", "--read-model", "groups"]).await;
+    let output = app.run_cli(&["projections", "rebuild", "--read-model", "tickets"]).await;
     assert!(!output.status.success(), "an unknown read model is refused");
 
     app.stop().await;
@@ -162,7 +185,7 @@ async fn projections_rebuild(mut app: App) {
     let output = app.run_cli(&["projections", "rebuild"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "rebuild failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for model in ["users", "roles", "companies"] {
+    for model in ["users", "roles", "companies", "groups"] {
         let line = format!("rebuilt {model}: {events} events in ");
         assert!(stdout.contains(&line), "expected {line:?} in:\n{stdout}");
     }

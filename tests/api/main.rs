@@ -9,3 +9,4 @@ mod commands;
 mod concurrency;
 mod graphql;
 mod lifecycle;
+mod tenancy;

@@ -1,0 +1,496 @@
+//! The stored JSON of every event: round trips, names, shapes, and old formats still read.
+
+use serde_json::json;
+
+use super::roles::role_updated;
+use super::*;
+use crate::policy::{PasswordPolicy, UsernamePolicy};
+use crate::role::Holder;
+
+/// One index per event type; the exhaustive match fails to compile when a type is added.
+fn user_event_index(event: &user::Event) -> usize {
+    use user::Event::*;
+    match event {
+        UserCreated { .. } => 0,
+        UserApproved {} => 1,
+        UserDisapproved {} => 2,
+        UserSuspended { .. } => 3,
+        UserReactivated {} => 4,
+        UserProfileUpdated { .. } => 5,
+        UserDeleted {} => 6,
+        RoleAssigned { .. } => 7,
+        UserPermissionGranted { .. } => 8,
+        UserPermissionRevoked { .. } => 9,
+        UserDeactivated {} => 10,
+        GroupAssigned { .. } => 11,
+        UserAccessChanged { .. } => 12,
+    }
+}
+
+fn role_event_index(event: &role::Event) -> usize {
+    use role::Event::*;
+    match event {
+        RoleCreated { .. } => 0,
+        RoleUpdated { .. } => 1,
+        RoleDeleted {} => 2,
+        RolePermissionGranted { .. } => 3,
+        RolePermissionRevoked { .. } => 4,
+        RoleHolderAdded { .. } => 5,
+        RoleHolderRemoved { .. } => 6,
+    }
+}
+
+fn company_event_index(event: &company::Event) -> usize {
+    use company::Event::*;
+    match event {
+        CompanyRegistered { .. } => 0,
+        CompanyUpdated { .. } => 1,
+        LicenseLimitSet { .. } => 2,
+        CompanyPoliciesSet { .. } => 3,
+        LicenseSeatTaken { .. } => 4,
+        LicenseSeatReleased { .. } => 5,
+    }
+}
+
+fn group_event_index(event: &group::Event) -> usize {
+    use group::Event::*;
+    match event {
+        GroupCreated { .. } => 0,
+        GroupRenamed { .. } => 1,
+        GroupRoleSet { .. } => 2,
+        GroupDeleted {} => 3,
+        GroupMemberAdded { .. } => 4,
+        GroupMemberRemoved { .. } => 5,
+    }
+}
+
+fn assert_covers<E>(samples: &[E], index: fn(&E) -> usize, types: usize, what: &str) {
+    let covered: BTreeSet<usize> = samples.iter().map(index).collect();
+    assert_eq!(covered, (0..types).collect(), "{what} samples must cover every event type");
+}
+
+fn telemessage_policies() -> company::Event {
+    company::Event::CompanyPoliciesSet {
+        username_policy: Some(UsernamePolicy {
+            min_length: 4,
+            max_length: 64,
+            allowed_symbols: ".-_ ".to_owned(),
+            email_as_username: false,
+        }),
+        password_policy: Some(PasswordPolicy {
+            min_length: 8,
+            max_length: 20,
+            required_classes: 3,
+            forbidden_characters: "\"',".to_owned(),
+        }),
+    }
+}
+
+#[test]
+fn every_event_type_round_trips_through_stored_json() {
+    let user_samples = vec![
+        alice_created(),
+        bare_alice_created(),
+        created()
+            .group(None)
+            .role(None)
+            .approved()
+            .service_level(ServiceLevel::Pro)
+            .admin()
+            .without_portal_access()
+            .field(Field::Mobile, "+442079460958")
+            .field(Field::OfficePhone, "+14155550199")
+            .field(Field::Fax, "+14155550142")
+            .field(Field::OutboundCallerId, "+97231234567")
+            .field(Field::Title, "CTO")
+            .field(Field::CustomerCode, "C-42")
+            .field(Field::Udid, "00008020-0001")
+            .event(),
+        user::Event::UserApproved {},
+        user::Event::UserDisapproved {},
+        suspended(Some(days(7)), Some("holiday")),
+        suspended(None, None),
+        user::Event::UserDeactivated {},
+        user::Event::UserReactivated {},
+        profile_updated()
+            .email("alice@acme.example")
+            .first_name("Alicia")
+            .last_name("Jones")
+            .phone(Some("+442079460958"))
+            .extension(Some("4242"))
+            .event(),
+        profile_updated().phone(None).extension(None).event(),
+        profile_updated().first_name("Alicia").event(),
+        profile_updated().service_level(ServiceLevel::Pro).event(),
+        profile_updated()
+            .set(Field::Mobile, "+14155550123")
+            .clear(Field::Fax)
+            .set(Field::Title, "CTO")
+            .clear(Field::Udid)
+            .service_level(ServiceLevel::Archive)
+            .event(),
+        user::Event::UserDeleted {},
+        user::Event::RoleAssigned { role_id: ACME_SALES_ROLE },
+        user::Event::GroupAssigned { group_id: ACME_SUPPORT_GROUP },
+        user::Event::UserAccessChanged { admin: Some(true), portal_access: Some(false) },
+        user::Event::UserAccessChanged { admin: None, portal_access: Some(true) },
+        user::Event::UserPermissionGranted { module: Module::NoAnswerSettings, level: Level::Edit },
+        user::Event::UserPermissionRevoked { module: Module::PlansAndNumbers },
+    ];
+    assert_covers(&user_samples, user_event_index, 13, "user");
+    check_round_trip(&user_samples);
+
+    let role_samples = vec![
+        role::Event::RoleCreated {
+            company_id: ACME,
+            name: "Sales".to_owned(),
+            description: "Sells".to_owned(),
+            is_default: false,
+            permissions: Module::ALL.iter().map(|m| (*m, Level::View)).collect(),
+        },
+        role_created(ACME, "User", true),
+        role_updated(Some("Field sales"), Some("Out")),
+        role_updated(None, Some("")),
+        role::Event::RoleDeleted {},
+        role::Event::RolePermissionGranted { module: Module::CallRecordings, level: Level::Full },
+        role::Event::RolePermissionRevoked { module: Module::LiveReports },
+        role::Event::RoleHolderAdded { holder: Holder::User(ALICE) },
+        role::Event::RoleHolderAdded { holder: Holder::Group(ACME_SUPPORT_GROUP) },
+        role::Event::RoleHolderRemoved { holder: Holder::User(ALICE) },
+        role::Event::RoleHolderRemoved { holder: Holder::Group(ACME_SUPPORT_GROUP) },
+    ];
+    assert_covers(&role_samples, role_event_index, 7, "role");
+    check_round_trip(&role_samples);
+
+    let company_samples = vec![
+        acme_registered(),
+        company::Event::CompanyRegistered {
+            name: "Acme".to_owned(),
+            main_phone: "+14155550100".to_owned(),
+            parent_company_id: Some(RESELLER),
+            license_limit: Some(25),
+            administrator_role_id: ACME_ADMIN_ROLE,
+            user_role_id: ACME_USER_ROLE,
+            main_group_id: None,
+        },
+        company::Event::CompanyUpdated { name: Some("Acme Corp".to_owned()), main_phone: None },
+        company::Event::CompanyUpdated { name: None, main_phone: Some("+14155550123".to_owned()) },
+        company::Event::LicenseLimitSet { limit: Some(10) },
+        company::Event::LicenseLimitSet { limit: None },
+        telemessage_policies(),
+        company::Event::CompanyPoliciesSet { username_policy: None, password_policy: None },
+        company::Event::LicenseSeatTaken { user_id: ALICE, used: 3 },
+        company::Event::LicenseSeatReleased { user_id: ALICE, used: 0 },
+    ];
+    assert_covers(&company_samples, company_event_index, 6, "company");
+    check_round_trip(&company_samples);
+
+    let group_samples = vec![
+        main_group_created(),
+        group_created(ACME, "Sales floor", Some(ACME_SALES_ROLE), false),
+        group::Event::GroupRenamed { name: "Care".to_owned() },
+        group::Event::GroupRoleSet { role_id: Some(ACME_SALES_ROLE) },
+        group::Event::GroupRoleSet { role_id: None },
+        group::Event::GroupDeleted {},
+        group::Event::GroupMemberAdded { user_id: ALICE },
+        group::Event::GroupMemberRemoved { user_id: ALICE },
+    ];
+    assert_covers(&group_samples, group_event_index, 6, "group");
+    check_round_trip(&group_samples);
+}
+
+#[test]
+fn event_type_names_are_the_variant_names() {
+    assert_eq!(alice_created().event_type(), "UserCreated");
+    assert_eq!(profile_updated().event().event_type(), "UserProfileUpdated");
+    assert_eq!(
+        user::Event::UserPermissionRevoked { module: Module::Sms }.event_type(),
+        "UserPermissionRevoked"
+    );
+    assert_eq!(user::Event::UserDeactivated {}.event_type(), "UserDeactivated");
+    assert_eq!(user::Event::GroupAssigned { group_id: ACME_MAIN_GROUP }.event_type(), "GroupAssigned");
+    assert_eq!(
+        user::Event::UserAccessChanged { admin: None, portal_access: None }.event_type(),
+        "UserAccessChanged"
+    );
+    assert_eq!(role::Event::RoleDeleted {}.event_type(), "RoleDeleted");
+    assert_eq!(role::Event::RoleHolderAdded { holder: Holder::User(ALICE) }.event_type(), "RoleHolderAdded");
+    assert_eq!(acme_registered().event_type(), "CompanyRegistered");
+    assert_eq!(company::Event::LicenseSeatTaken { user_id: ALICE, used: 1 }.event_type(), "LicenseSeatTaken");
+    assert_eq!(telemessage_policies().event_type(), "CompanyPoliciesSet");
+    assert_eq!(main_group_created().event_type(), "GroupCreated");
+    assert_eq!(group::Event::GroupMemberRemoved { user_id: ALICE }.event_type(), "GroupMemberRemoved");
+    assert!(
+        user::Event::from_stored("UserRenamed", &json!({})).is_err(),
+        "an unknown type must not be read as some other event"
+    );
+    assert!(
+        user::Event::from_stored("RoleAssigned", &json!({"roleId": "not a uuid"})).is_err(),
+        "a malformed payload must not be read"
+    );
+    assert!(
+        group::Event::from_stored("GroupCreated", &json!({"companyId": ACME.to_string()})).is_err(),
+        "a payload missing a required field must not be read"
+    );
+}
+
+#[test]
+fn stored_json_is_camel_case() {
+    assert_eq!(
+        alice_created().to_data(),
+        json!({
+            "companyId": ACME.to_string(),
+            "username": "alice",
+            "email": "alice@example.com",
+            "firstName": "Alice",
+            "lastName": "Smith",
+            "phone": "+14155550123",
+            "extension": "101",
+            "roleId": ACME_USER_ROLE.to_string(),
+            "approved": false,
+            "groupId": ACME_MAIN_GROUP.to_string(),
+            "serviceLevel": "ARCHIVE",
+            "admin": false,
+            "portalAccess": true,
+        }),
+    );
+    assert_eq!(
+        bare_alice_created().to_data()["phone"],
+        serde_json::Value::Null,
+        "UserCreated keeps an absent phone as null"
+    );
+    let with_fields = created()
+        .group(None)
+        .field(Field::Mobile, "+442079460958")
+        .field(Field::OutboundCallerId, "+14155550100")
+        .field(Field::CustomerCode, "C-42")
+        .event()
+        .to_data();
+    assert_eq!(
+        (
+            &with_fields["mobile"],
+            &with_fields["outboundCallerId"],
+            &with_fields["customerCode"],
+            with_fields.get("groupId"),
+            with_fields.get("title"),
+        ),
+        (&json!("+442079460958"), &json!("+14155550100"), &json!("C-42"), None, None),
+        "the other profile fields sit beside the rest, under their JSON names, only when set"
+    );
+    assert_eq!(
+        suspended(Some(days(7)), Some("holiday")).to_data(),
+        json!({ "until": "2025-06-08T12:00:00Z", "reason": "holiday" }),
+    );
+    assert_eq!(suspended(None, None).to_data(), json!({}));
+    assert_eq!(user::Event::UserApproved {}.to_data(), json!({}));
+    assert_eq!(user::Event::UserDeactivated {}.to_data(), json!({}));
+    assert_eq!(
+        user::Event::UserPermissionGranted { module: Module::CallLogs, level: Level::Edit }.to_data(),
+        json!({ "module": "CALL_LOGS", "level": "EDIT" }),
+    );
+    assert_eq!(
+        profile_updated()
+            .service_level(ServiceLevel::Pro)
+            .set(Field::OfficePhone, "+14155550199")
+            .clear(Field::Mobile)
+            .event()
+            .to_data(),
+        json!({ "serviceLevel": "PRO", "officePhone": "+14155550199", "mobile": null }),
+    );
+    assert_eq!(
+        user::Event::GroupAssigned { group_id: ACME_SUPPORT_GROUP }.to_data(),
+        json!({ "groupId": ACME_SUPPORT_GROUP.to_string() }),
+    );
+    assert_eq!(
+        user::Event::UserAccessChanged { admin: None, portal_access: Some(false) }.to_data(),
+        json!({ "portalAccess": false }),
+    );
+    assert_eq!(
+        role::Event::RoleCreated {
+            company_id: ACME,
+            name: "Sales".to_owned(),
+            description: String::new(),
+            is_default: false,
+            permissions: PermissionSet::from([(Module::CallLogs, Level::View), (Module::Users, Level::Full)]),
+        }
+        .to_data(),
+        json!({
+            "companyId": ACME.to_string(),
+            "name": "Sales",
+            "description": "",
+            "isDefault": false,
+            "permissions": { "CALL_LOGS": "VIEW", "USERS": "FULL" },
+        }),
+    );
+    assert_eq!(role_updated(None, Some("Sells")).to_data(), json!({ "description": "Sells" }));
+    assert_eq!(
+        role::Event::RoleHolderAdded { holder: Holder::User(ALICE) }.to_data(),
+        json!({ "holder": { "kind": "USER", "id": ALICE.to_string() } }),
+    );
+    assert_eq!(
+        role::Event::RoleHolderRemoved { holder: Holder::Group(ACME_SUPPORT_GROUP) }.to_data(),
+        json!({ "holder": { "kind": "GROUP", "id": ACME_SUPPORT_GROUP.to_string() } }),
+    );
+    assert_eq!(
+        company::Event::CompanyRegistered {
+            name: "Acme".to_owned(),
+            main_phone: "+14155550100".to_owned(),
+            parent_company_id: None,
+            license_limit: Some(25),
+            administrator_role_id: ACME_ADMIN_ROLE,
+            user_role_id: ACME_USER_ROLE,
+            main_group_id: Some(ACME_MAIN_GROUP),
+        }
+        .to_data(),
+        json!({
+            "name": "Acme",
+            "mainPhone": "+14155550100",
+            "parentCompanyId": null,
+            "licenseLimit": 25,
+            "administratorRoleId": ACME_ADMIN_ROLE.to_string(),
+            "userRoleId": ACME_USER_ROLE.to_string(),
+            "mainGroupId": ACME_MAIN_GROUP.to_string(),
+        }),
+    );
+    assert_eq!(
+        company::Event::CompanyUpdated { name: None, main_phone: Some("+14155550123".to_owned()) }.to_data(),
+        json!({ "mainPhone": "+14155550123" }),
+    );
+    assert_eq!(company::Event::LicenseLimitSet { limit: None }.to_data(), json!({ "limit": null }));
+    assert_eq!(
+        company::Event::LicenseSeatTaken { user_id: ALICE, used: 3 }.to_data(),
+        json!({ "userId": ALICE.to_string(), "used": 3 }),
+    );
+    assert_eq!(
+        telemessage_policies().to_data(),
+        json!({
+            "usernamePolicy": {
+                "minLength": 4,
+                "maxLength": 64,
+                "allowedSymbols": ".-_ ",
+                "emailAsUsername": false,
+            },
+            "passwordPolicy": {
+                "minLength": 8,
+                "maxLength": 20,
+                "requiredClasses": 3,
+                "forbiddenCharacters": "\"',",
+            },
+        }),
+    );
+    assert_eq!(
+        group_created(ACME, "Sales floor", Some(ACME_SALES_ROLE), false).to_data(),
+        json!({
+            "companyId": ACME.to_string(),
+            "name": "Sales floor",
+            "roleId": ACME_SALES_ROLE.to_string(),
+            "isMain": false,
+        }),
+    );
+    assert_eq!(
+        group::Event::GroupMemberAdded { user_id: ALICE }.to_data(),
+        json!({ "userId": ALICE.to_string() }),
+    );
+}
+
+#[test]
+fn events_stored_before_this_version_still_read() {
+    let old_created = user::Event::from_stored(
+        "UserCreated",
+        &json!({
+            "companyId": ACME.to_string(),
+            "username": "alice",
+            "email": "alice@example.com",
+            "firstName": "Alice",
+            "lastName": "Smith",
+            "phone": null,
+            "extension": null,
+            "roleId": null,
+            "approved": false,
+        }),
+    )
+    .expect("an old UserCreated reads");
+    assert_eq!(
+        old_created,
+        created().role(None).group(None).phone(None).extension(None).event(),
+        "an old UserCreated has no group, the ARCHIVE level, no admin, portal access and no other fields"
+    );
+    let mut with_unknown_key = alice_created().to_data();
+    with_unknown_key["nickname"] = json!("Al");
+    assert_eq!(
+        user::Event::from_stored("UserCreated", &with_unknown_key).expect("an unknown key is ignored"),
+        alice_created()
+    );
+    let state = user_state(&[old_created]);
+    assert!(state.portal_access && !state.admin && state.profile.is_empty(), "{state:?}");
+    assert_eq!(state.status_at(now()), user::Status::PendingApproval);
+
+    let old_registered = company::Event::from_stored(
+        "CompanyRegistered",
+        &json!({
+            "name": "Acme",
+            "mainPhone": "+14155550100",
+            "parentCompanyId": null,
+            "licenseLimit": null,
+            "administratorRoleId": ACME_ADMIN_ROLE.to_string(),
+            "userRoleId": ACME_USER_ROLE.to_string(),
+        }),
+    )
+    .expect("an old CompanyRegistered reads");
+    let state = company_state(&[old_registered]);
+    assert_eq!((state.main_group_id, state.licenses_used), (None, 0), "an old company has no Main Group yet");
+}
+
+#[test]
+fn profile_update_null_is_not_absent() {
+    // Some(None) — "clear the phone" — is stored as an explicit null ...
+    let cleared = profile_updated().first_name("Alicia").phone(None).event();
+    assert_eq!(cleared.to_data(), json!({ "firstName": "Alicia", "phone": null }));
+
+    // ... and a stored null reads back as Some(None), while an absent field reads back as None.
+    let read = |data: serde_json::Value| {
+        user::Event::from_stored("UserProfileUpdated", &data).expect("a valid UserProfileUpdated payload")
+    };
+    assert_eq!(read(json!({ "firstName": "Alicia", "phone": null })), cleared);
+    assert_eq!(read(json!({ "firstName": "Alicia" })), profile_updated().first_name("Alicia").event());
+    assert_eq!(read(json!({ "extension": null })), profile_updated().extension(None).event());
+    assert_eq!(read(json!({ "phone": null })), profile_updated().phone(None).event());
+    assert_eq!(
+        read(json!({ "phone": "+14155550123" })),
+        profile_updated().phone(Some("+14155550123")).event()
+    );
+    assert_eq!(
+        read(json!({
+            "email": "a@acme.example",
+            "firstName": "A",
+            "lastName": "B",
+            "phone": null,
+            "extension": "202",
+        })),
+        profile_updated()
+            .email("a@acme.example")
+            .first_name("A")
+            .last_name("B")
+            .phone(None)
+            .extension(Some("202"))
+            .event(),
+        "every field of the old format reads"
+    );
+    assert_eq!(
+        read(json!({ "mobile": null, "serviceLevel": "PRO" })),
+        profile_updated().clear(Field::Mobile).service_level(ServiceLevel::Pro).event()
+    );
+    assert_eq!(read(json!({})), profile_updated().event());
+    assert_eq!(
+        read(json!({ "firstName": "A", "nickname": "Al" })),
+        profile_updated().first_name("A").event(),
+        "an unknown key is ignored"
+    );
+
+    // Replaying the stored forms: null clears the field, absence keeps it.
+    let replay = |data: serde_json::Value| user_state(&[alice_created(), read(data)]);
+    assert_eq!(replay(json!({ "phone": null })).get(Field::Phone), None);
+    assert_eq!(replay(json!({ "firstName": "Alicia" })).get(Field::Phone), Some("+14155550123"));
+    assert_eq!(replay(json!({ "extension": null })).get(Field::Extension), None);
+    assert_eq!(replay(json!({ "extension": null })).get(Field::Phone), Some("+14155550123"));
+}
