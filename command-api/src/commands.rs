@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use domain::role::Holder;
 use domain::user::Field;
-use domain::{Context, PermissionSet, company, group, role, user};
+use domain::{ActorKind, Context, PermissionSet, company, group, role, user};
 use uuid::Uuid;
 
 use crate::cache::{Aggregates, Cache, Loaded};
@@ -19,11 +19,12 @@ use crate::error::ApiError;
 use crate::plan::{Decision, Plan, no_claims};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 24] = [
+pub const COMMAND_TYPES: [&str; 31] = [
     "RegisterCompany",
     "UpdateCompany",
     "SetLicenseLimit",
     "SetCompanyPolicies",
+    "SetEnabledApps",
     "CreateUser",
     "ApproveUser",
     "DisapproveUser",
@@ -33,6 +34,12 @@ pub const COMMAND_TYPES: [&str; 24] = [
     "UpdateUserProfile",
     "SetUserAccess",
     "DeleteUser",
+    "UpdateMyProfile",
+    "UpdateMySettings",
+    "ChangeMobileNumber",
+    "RequestOwnership",
+    "ConfirmOwnership",
+    "DeclineOwnership",
     "CreateRole",
     "UpdateRole",
     "DeleteRole",
@@ -82,7 +89,61 @@ pub async fn decide(
             })
             .await
         }
+        "SetEnabledApps" => {
+            let dto::SetEnabledApps { company_id, apps } = parse(body)?;
+            on.company(company_id, |_| Ok(company::Command::SetEnabledApps { apps })).await
+        }
         "CreateUser" => create_user(aggregates, parse(body)?, context).await,
+        "UpdateMyProfile" => {
+            let update: dto::UpdateMyProfile = parse(body)?;
+            let user_id = own_user(context, update.user_id)?;
+            let fields = [
+                (Field::Email, update.email),
+                (Field::FirstName, update.first_name),
+                (Field::LastName, update.last_name),
+                (Field::Phone, update.phone),
+                (Field::Mobile, update.mobile),
+                (Field::Extension, update.extension),
+            ];
+            let changes = user::ProfileChanges { fields: present_fields(fields), service_level: None };
+            on.user(user_id, user::Command::UpdateProfile(changes)).await
+        }
+        "UpdateMySettings" => {
+            let dto::UpdateMySettings { user_id, manual_filtering, settings } = parse(body)?;
+            let user_id = own_user(context, user_id)?;
+            on.user(
+                user_id,
+                user::Command::UpdateSettings(user::SettingsChanges { manual_filtering, settings }),
+            )
+            .await
+        }
+        "ChangeMobileNumber" => {
+            let dto::ChangeMobileNumber { user_id, mobile, previous_number } = parse(body)?;
+            on.user(user_id, user::Command::ChangeMobile { mobile, previous: previous_number }).await
+        }
+        "RequestOwnership" => {
+            let body: dto::RequestOwnership = parse(body)?;
+            let user_id = user_named(aggregates, &body).await?;
+            let company =
+                existing(aggregates, &aggregates.companies, body.company_id, "companyId").await?.state;
+            let command = user::Command::RequestOwnership {
+                request_id: Uuid::now_v7(),
+                company_id: body.company_id,
+                company,
+            };
+            on.user(user_id, command).await
+        }
+        "ConfirmOwnership" => {
+            let dto::OwnershipAnswer { user_id, request_id } = parse(body)?;
+            let user = aggregates.users.load(aggregates.log.as_ref(), user_id).await?.state;
+            let requesting = user.ownership_request.map(|request| request.company_id).unwrap_or_default();
+            let company = aggregates.companies.load(aggregates.log.as_ref(), requesting).await?.state;
+            on.user(user_id, user::Command::ConfirmOwnership { request_id, company }).await
+        }
+        "DeclineOwnership" => {
+            let dto::OwnershipAnswer { user_id, request_id } = parse(body)?;
+            on.user(user_id, user::Command::DeclineOwnership { request_id }).await
+        }
         "ApproveUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Approve).await,
         "DisapproveUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Disapprove).await,
         "SuspendUser" => {
@@ -167,11 +228,55 @@ fn one_target(role_id: Option<Uuid>, user_id: Option<Uuid>) -> Result<Target, Ap
     }
 }
 
+/// The user a self-service command is for: a signed-in user acts on themselves only; the
+/// operator must name the user.
+fn own_user(context: &Context, user_id: Option<Uuid>) -> Result<Uuid, ApiError> {
+    match (context.actor.kind, context.actor.id, user_id) {
+        (ActorKind::User, Some(me), None) => Ok(me),
+        (ActorKind::User, Some(me), Some(id)) if id == me => Ok(me),
+        (ActorKind::User, _, _) => {
+            Err(ApiError::Forbidden("a user may change only their own profile and settings".to_owned()))
+        }
+        (_, _, Some(id)) => Ok(id),
+        (_, _, None) => {
+            Err(ApiError::invalid_field("userId", "is required when the operator acts for a user"))
+        }
+    }
+}
+
+/// The user a `RequestOwnership` names by id, username or email (exactly one of them).
+async fn user_named(aggregates: &Aggregates, body: &dto::RequestOwnership) -> Result<Uuid, ApiError> {
+    let (field, claim) = match (&body.user_id, &body.username, &body.email) {
+        (Some(user_id), None, None) => return Ok(*user_id),
+        (None, Some(username), None) => ("username", user::username_claim(username.trim())),
+        (None, None, Some(email)) => ("email", user::email_claim(email.trim())),
+        _ => return Err(ApiError::invalid_field("userId", "give exactly one of userId, username and email")),
+    };
+    let owner = aggregates.log.claim_owner(&claim).await?;
+    owner
+        .as_deref()
+        .and_then(domain::parse_stream_id)
+        .filter(|(category, _)| *category == user::CATEGORY)
+        .map(|(_, id)| id)
+        .ok_or_else(|| ApiError::NotFound {
+            what: "user".to_owned(),
+            field,
+            id: claim.split_once(':').map_or("", |(_, v)| v).to_owned(),
+        })
+}
+
+/// The fields that were present in a body, with their values (`None`: cleared).
+fn present_fields<const N: usize>(
+    fields: [(Field, Option<Option<String>>); N],
+) -> BTreeMap<Field, Option<String>> {
+    fields.into_iter().filter_map(|(field, value)| Some((field, value?))).collect()
+}
+
 fn profile_changes(update: dto::UpdateUserProfile) -> Result<user::ProfileChanges, ApiError> {
     if update.username.is_some() {
         return Err(ApiError::invalid_field("username", "a username cannot be changed"));
     }
-    let fields: BTreeMap<Field, Option<String>> = [
+    let fields = present_fields([
         (Field::Email, update.email),
         (Field::FirstName, update.first_name),
         (Field::LastName, update.last_name),
@@ -184,10 +289,7 @@ fn profile_changes(update: dto::UpdateUserProfile) -> Result<user::ProfileChange
         (Field::Title, update.title),
         (Field::CustomerCode, update.customer_code),
         (Field::Udid, update.udid),
-    ]
-    .into_iter()
-    .filter_map(|(field, value)| Some((field, value?)))
-    .collect();
+    ]);
     Ok(user::ProfileChanges { fields, service_level: update.service_level })
 }
 
@@ -248,6 +350,32 @@ impl On<'_> {
                         self.member(&mut plan, old, group::Command::RemoveMember { user_id }).await?;
                     }
                     self.member(&mut plan, *group_id, group::Command::AddMember { user_id }).await?;
+                }
+                user::Event::OwnershipConfirmed {
+                    from_company_id, company_id, role_id, group_id, ..
+                } => {
+                    for (company_id, command) in [
+                        (*from_company_id, company::Command::ReleaseSeat { user_id }),
+                        (*company_id, company::Command::TakeSeat { user_id }),
+                    ] {
+                        let company = a.companies.load(log, company_id).await?;
+                        let events = company::decide(&company.state, command, self.context)?;
+                        plan.write(a, |a| &a.companies, company_id, company, events, no_claims);
+                    }
+                    if let Some(old) = before.role_id {
+                        self.role_holder(&mut plan, old, role::Command::RemoveHolder(Holder::User(user_id)))
+                            .await?;
+                    }
+                    if let Some(new) = role_id {
+                        self.role_holder(&mut plan, *new, role::Command::AddHolder(Holder::User(user_id)))
+                            .await?;
+                    }
+                    if let Some(old) = before.group_id {
+                        self.member(&mut plan, old, group::Command::RemoveMember { user_id }).await?;
+                    }
+                    if let Some(new) = group_id {
+                        self.member(&mut plan, *new, group::Command::AddMember { user_id }).await?;
+                    }
                 }
                 user::Event::UserDeleted {} => {
                     if let Some(company_id) = before.company_id {

@@ -294,3 +294,67 @@ pub struct AssignGroup {
     pub user_id: Uuid,
     pub group_id: Uuid,
 }
+
+/// Self-service: `userId` is the signed-in user's own id (and may be left out by them); the
+/// operator names the user.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMySettings {
+    pub user_id: Option<Uuid>,
+    pub manual_filtering: Option<bool>,
+    /// Settings to set; `null` removes one.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, Option<serde_json::Value>>,
+}
+
+/// The fields of TeleGo's "My Account" page.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateMyProfile {
+    pub user_id: Option<Uuid>,
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub mobile: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub extension: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangeMobileNumber {
+    pub user_id: Uuid,
+    pub mobile: String,
+    /// `SUSPENDED`: kept for this user; `REMOVED`: free for anyone.
+    pub previous_number: domain::user::PreviousNumber,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetEnabledApps {
+    pub company_id: Uuid,
+    pub apps: std::collections::BTreeSet<domain::apps::App>,
+}
+
+/// Names the user by id, username or email (exactly one).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestOwnership {
+    pub company_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OwnershipAnswer {
+    pub user_id: Uuid,
+    pub request_id: Uuid,
+}

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 403 `forbidden`: the caller may not act on this target.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404 `unknown_command`.
     #[error("there is no command named {0:?}")]
     UnknownCommand(String),
@@ -55,6 +58,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnknownCommand(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::VersionConflict { .. } | ApiError::AlreadyTaken { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::InvalidFields { .. } => "invalid_fields",
             ApiError::InvalidHeader { .. } => "invalid_header",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::UnknownCommand(_) => "unknown_command",
             ApiError::NotFound { .. } => "not_found",
             ApiError::VersionConflict { .. } => "version_conflict",
@@ -171,12 +176,13 @@ fn taken(key: &str) -> ApiError {
         "username" => "username",
         "email" => "email",
         "extension" => "extension",
-        "role-name" => "name",
+        "role-name" | "group-name" => "name",
+        "mobile" => "mobile",
         _ => "value",
     };
     // Keys unique within a company (`extension:<company>:<ext>`) carry the company first.
     let value = match kind {
-        "extension" | "role-name" => value.split_once(':').map_or(value, |(_, v)| v),
+        "extension" | "role-name" | "group-name" => value.split_once(':').map_or(value, |(_, v)| v),
         _ => value,
     };
     ApiError::AlreadyTaken { field, value: value.to_owned() }

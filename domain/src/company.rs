@@ -10,12 +10,15 @@
 //! - every other command on a company that is not registered: refused, `not_found`;
 //! - `TakeSeat` when every licence is used: refused, `license_limit_reached`;
 //! - `SetLicenseLimit` below the seats in use: refused, `license_limit_below_used`;
-//! - `Update`, `SetLicenseLimit` and `SetPolicies` that change nothing: no-op.
+//! - `Update`, `SetLicenseLimit`, `SetPolicies` and `SetEnabledApps` that change nothing: no-op.
+
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::apps::App;
 use crate::policy::{PasswordPolicy, UsernamePolicy};
 use crate::validate::Problems;
 use crate::{Context, DomainError};
@@ -40,6 +43,10 @@ pub enum Command {
     SetPolicies {
         username: Option<UsernamePolicy>,
         password: Option<PasswordPolicy>,
+    },
+    /// The apps the company has; the others show as "coming soon".
+    SetEnabledApps {
+        apps: BTreeSet<App>,
     },
     /// A user of this company was created.
     TakeSeat {
@@ -87,7 +94,9 @@ pub enum Event {
         main_phone: Option<String>,
     },
     #[serde(rename_all = "camelCase")]
-    LicenseLimitSet { limit: Option<u32> },
+    LicenseLimitSet {
+        limit: Option<u32>,
+    },
     #[serde(rename_all = "camelCase")]
     CompanyPoliciesSet {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,11 +104,20 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password_policy: Option<PasswordPolicy>,
     },
+    CompanyAppsSet {
+        apps: BTreeSet<App>,
+    },
     /// `used` is the number of seats in use after this event.
     #[serde(rename_all = "camelCase")]
-    LicenseSeatTaken { user_id: Uuid, used: u32 },
+    LicenseSeatTaken {
+        user_id: Uuid,
+        used: u32,
+    },
     #[serde(rename_all = "camelCase")]
-    LicenseSeatReleased { user_id: Uuid, used: u32 },
+    LicenseSeatReleased {
+        user_id: Uuid,
+        used: u32,
+    },
 }
 
 impl Event {
@@ -109,6 +127,7 @@ impl Event {
             Event::CompanyUpdated { .. } => "CompanyUpdated",
             Event::LicenseLimitSet { .. } => "LicenseLimitSet",
             Event::CompanyPoliciesSet { .. } => "CompanyPoliciesSet",
+            Event::CompanyAppsSet { .. } => "CompanyAppsSet",
             Event::LicenseSeatTaken { .. } => "LicenseSeatTaken",
             Event::LicenseSeatReleased { .. } => "LicenseSeatReleased",
         }
@@ -132,6 +151,8 @@ pub struct State {
     pub main_group_id: Option<Uuid>,
     pub username_policy: UsernamePolicy,
     pub password_policy: PasswordPolicy,
+    /// `None`: every app.
+    pub enabled_apps: Option<BTreeSet<App>>,
 }
 
 pub fn decide(state: &State, command: Command, _context: &Context) -> Result<Vec<Event>, DomainError> {
@@ -193,6 +214,12 @@ pub fn decide(state: &State, command: Command, _context: &Context) -> Result<Vec
                 return Ok(Vec::new());
             }
             Ok(vec![Event::CompanyPoliciesSet { username_policy, password_policy }])
+        }
+        Command::SetEnabledApps { apps } => {
+            if state.enabled_apps.as_ref() == Some(&apps) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::CompanyAppsSet { apps }])
         }
         Command::TakeSeat { user_id } => {
             if let Some(limit) = state.license_limit.filter(|limit| state.licenses_used >= *limit) {
@@ -276,6 +303,7 @@ pub fn evolve(mut state: State, event: &Event) -> State {
                 state.password_policy = policy.clone();
             }
         }
+        Event::CompanyAppsSet { apps } => state.enabled_apps = Some(apps.clone()),
         Event::LicenseSeatTaken { used, .. } | Event::LicenseSeatReleased { used, .. } => {
             state.licenses_used = *used;
         }

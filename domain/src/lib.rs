@@ -4,6 +4,7 @@
 //! a decision needs from outside (the time, the actor, another aggregate's
 //! state) is looked up by the caller and passed in.
 
+pub mod apps;
 pub mod company;
 pub mod group;
 pub mod permissions;

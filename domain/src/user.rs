@@ -24,6 +24,9 @@ use crate::permissions::{Level, Module, PermissionSet};
 use crate::validate::Problems;
 use crate::{ClaimChange, Context, DomainError, company, group, role};
 
+mod ownership;
+mod self_service;
+
 pub const CATEGORY: &str = "user";
 
 /// The profile fields a user or an admin may change. `Email`, `FirstName` and `LastName` are
@@ -170,7 +173,68 @@ pub enum Command {
     Revoke {
         module: Module,
     },
+    /// The user's own preferences (self-service).
+    UpdateSettings(SettingsChanges),
+    /// TeleMessage's change of mobile number: the new number becomes the user's mobile; the
+    /// old one is suspended (kept reserved for this user) or removed (free for anyone).
+    ChangeMobile {
+        mobile: String,
+        previous: PreviousNumber,
+    },
+    /// Another company (`company`, looked up by the caller) asks to take this user over.
+    RequestOwnership {
+        request_id: Uuid,
+        company_id: Uuid,
+        company: company::State,
+    },
+    /// The user accepts the pending request; `company` is the requesting company's state.
+    ConfirmOwnership {
+        request_id: Uuid,
+        company: company::State,
+    },
+    DeclineOwnership {
+        request_id: Uuid,
+    },
 }
+
+/// Settings to change: `Some(None)` removes a setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChanges {
+    /// TeleGo's "Use Button to Manual Filtering" (Analytics sorts only on APPLY).
+    pub manual_filtering: Option<bool>,
+    pub settings: BTreeMap<String, Option<serde_json::Value>>,
+}
+
+/// What becomes of the old number when a mobile number changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PreviousNumber {
+    /// Kept for this user (no one else may take it) but no longer used.
+    Suspended,
+    /// Given up: anyone may take it.
+    Removed,
+}
+
+/// A mobile number the user had before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousMobile {
+    pub number: String,
+    pub status: PreviousNumber,
+}
+
+/// A company's pending request to take the user over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnershipRequest {
+    pub request_id: Uuid,
+    pub company_id: Uuid,
+}
+
+/// Most settings a user may keep, and the longest key and text value.
+pub const MAX_SETTINGS: usize = 50;
+const MAX_SETTING_KEY: usize = 64;
+const MAX_SETTING_TEXT: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Create {
@@ -302,6 +366,39 @@ pub enum Event {
     UserPermissionRevoked {
         module: Module,
     },
+    /// Only changed settings are present; `null` removes one.
+    #[serde(rename_all = "camelCase")]
+    UserSettingsUpdated {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manual_filtering: Option<bool>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        settings: BTreeMap<String, Option<serde_json::Value>>,
+    },
+    #[serde(rename_all = "camelCase")]
+    MobileNumberChanged {
+        mobile: String,
+        previous: Option<String>,
+        previous_status: PreviousNumber,
+    },
+    #[serde(rename_all = "camelCase")]
+    OwnershipRequested {
+        request_id: Uuid,
+        company_id: Uuid,
+    },
+    /// The user moved to `companyId`, with its default role and Main Group; their extension
+    /// and direct grants belonged to the old company and are gone.
+    #[serde(rename_all = "camelCase")]
+    OwnershipConfirmed {
+        request_id: Uuid,
+        from_company_id: Uuid,
+        company_id: Uuid,
+        role_id: Option<Uuid>,
+        group_id: Option<Uuid>,
+    },
+    #[serde(rename_all = "camelCase")]
+    OwnershipDeclined {
+        request_id: Uuid,
+    },
 }
 
 fn yes() -> bool {
@@ -329,6 +426,11 @@ impl Event {
             Event::UserAccessChanged { .. } => "UserAccessChanged",
             Event::UserPermissionGranted { .. } => "UserPermissionGranted",
             Event::UserPermissionRevoked { .. } => "UserPermissionRevoked",
+            Event::UserSettingsUpdated { .. } => "UserSettingsUpdated",
+            Event::MobileNumberChanged { .. } => "MobileNumberChanged",
+            Event::OwnershipRequested { .. } => "OwnershipRequested",
+            Event::OwnershipConfirmed { .. } => "OwnershipConfirmed",
+            Event::OwnershipDeclined { .. } => "OwnershipDeclined",
         }
     }
 
@@ -433,14 +535,25 @@ impl Event {
     pub fn claims(&self, before: &State) -> Vec<ClaimChange> {
         let mut changes = Vec::new();
         match self {
-            Event::UserCreated { company_id, username, email, extension, .. } => {
+            Event::UserCreated { company_id, username, email, extension, mobile, .. } => {
                 changes.push(ClaimChange::Acquire(username_claim(username)));
                 changes.push(ClaimChange::Acquire(email_claim(email)));
                 if let Some(extension) = extension {
                     changes.push(ClaimChange::Acquire(extension_claim(*company_id, extension)));
                 }
+                if let Some(mobile) = mobile {
+                    changes.push(ClaimChange::Acquire(mobile_claim(mobile)));
+                }
             }
-            Event::UserProfileUpdated { email, extension, .. } => {
+            Event::UserProfileUpdated { email, extension, mobile, .. } => {
+                if let Some(mobile) = mobile {
+                    if let Some(old) = before.get(Field::Mobile) {
+                        changes.push(ClaimChange::Release(mobile_claim(old)));
+                    }
+                    if let Some(new) = mobile {
+                        changes.push(ClaimChange::Acquire(mobile_claim(new)));
+                    }
+                }
                 if let Some(Some(email)) = email {
                     changes.push(ClaimChange::Release(email_claim(&before.email)));
                     changes.push(ClaimChange::Acquire(email_claim(email)));
@@ -454,7 +567,25 @@ impl Event {
                     }
                 }
             }
+            Event::MobileNumberChanged { mobile, previous, previous_status } => {
+                if let (Some(previous), PreviousNumber::Removed) = (previous, previous_status) {
+                    changes.push(ClaimChange::Release(mobile_claim(previous)));
+                }
+                changes.push(ClaimChange::Acquire(mobile_claim(mobile)));
+            }
+            Event::OwnershipConfirmed { from_company_id, .. } => {
+                if let Some(extension) = before.get(Field::Extension) {
+                    changes.push(ClaimChange::Release(extension_claim(*from_company_id, extension)));
+                }
+            }
             Event::UserDeleted {} => {
+                let suspended =
+                    before.previous_mobiles.iter().filter(|m| m.status == PreviousNumber::Suspended);
+                for number in
+                    before.get(Field::Mobile).into_iter().chain(suspended.map(|m| m.number.as_str()))
+                {
+                    changes.push(ClaimChange::Release(mobile_claim(number)));
+                }
                 changes.push(ClaimChange::Release(email_claim(&before.email)));
                 if let (Some(extension), Some(company_id)) = (before.get(Field::Extension), before.company_id)
                 {
@@ -471,6 +602,11 @@ crate::stored_event!(Event);
 
 pub fn username_claim(username: &str) -> String {
     format!("username:{}", username.to_lowercase())
+}
+
+/// A mobile number belongs to one user at a time (it receives their sign-in codes).
+pub fn mobile_claim(mobile: &str) -> String {
+    format!("mobile:{mobile}")
 }
 
 pub fn email_claim(email: &str) -> String {
@@ -505,6 +641,11 @@ pub struct State {
     pub deleted: bool,
     /// Direct grants; the effective level is the highest of these, the role's and the group's.
     pub permissions: PermissionSet,
+    pub manual_filtering: bool,
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Mobile numbers the user had before, oldest first.
+    pub previous_mobiles: Vec<PreviousMobile>,
+    pub ownership_request: Option<OwnershipRequest>,
 }
 
 impl Default for State {
@@ -529,6 +670,10 @@ impl Default for State {
             deactivated: false,
             deleted: false,
             permissions: PermissionSet::new(),
+            manual_filtering: false,
+            settings: BTreeMap::new(),
+            previous_mobiles: Vec::new(),
+            ownership_request: None,
         }
     }
 }
@@ -648,6 +793,15 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
         Command::Grant { module, level } => vec![Event::UserPermissionGranted { module, level }],
         Command::Revoke { module } if !state.permissions.contains_key(&module) => Vec::new(),
         Command::Revoke { module } => vec![Event::UserPermissionRevoked { module }],
+        Command::UpdateSettings(changes) => self_service::decide_settings(state, changes)?,
+        Command::ChangeMobile { mobile, previous } => self_service::decide_mobile(state, &mobile, previous)?,
+        Command::RequestOwnership { request_id, company_id, company } => {
+            ownership::decide_request(state, request_id, company_id, &company)?
+        }
+        Command::ConfirmOwnership { request_id, company } => {
+            ownership::decide_confirm(state, request_id, &company)?
+        }
+        Command::DeclineOwnership { request_id } => ownership::decide_decline(state, request_id)?,
     };
     Ok(events)
 }
@@ -729,6 +883,9 @@ fn decide_profile(state: &State, changes: ProfileChanges) -> Result<Vec<Event>, 
         }
     }
     problems.into_result()?;
+    if let Some(Some(mobile)) = changed.get(&Field::Mobile) {
+        self_service::refuse_suspended(state, mobile)?;
+    }
     let service_level = changes.service_level.filter(|level| *level != state.service_level);
     if changed.is_empty() && service_level.is_none() {
         return Ok(Vec::new());
@@ -820,6 +977,39 @@ pub fn evolve(mut state: State, event: &Event) -> State {
         Event::UserPermissionRevoked { module } => {
             state.permissions.remove(module);
         }
+        Event::UserSettingsUpdated { manual_filtering, settings } => {
+            if let Some(manual) = manual_filtering {
+                state.manual_filtering = *manual;
+            }
+            for (key, value) in settings {
+                match value {
+                    Some(value) => state.settings.insert(key.clone(), value.clone()),
+                    None => state.settings.remove(key),
+                };
+            }
+        }
+        Event::MobileNumberChanged { mobile, previous, previous_status } => {
+            if let Some(previous) = previous {
+                state
+                    .previous_mobiles
+                    .push(PreviousMobile { number: previous.clone(), status: *previous_status });
+            }
+            state.profile.insert(Field::Mobile, mobile.clone());
+        }
+        Event::OwnershipRequested { request_id, company_id } => {
+            state.ownership_request =
+                Some(OwnershipRequest { request_id: *request_id, company_id: *company_id });
+        }
+        Event::OwnershipConfirmed { company_id, role_id, group_id, .. } => {
+            state.company_id = Some(*company_id);
+            state.role_id = *role_id;
+            state.group_id = *group_id;
+            state.profile.remove(&Field::Extension);
+            state.permissions.clear();
+            state.admin = false;
+            state.ownership_request = None;
+        }
+        Event::OwnershipDeclined { .. } => state.ownership_request = None,
     }
     state
 }

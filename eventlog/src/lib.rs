@@ -46,6 +46,9 @@ pub trait EventLog: Send + Sync + 'static {
     /// The reply stored with an idempotency key, if a request with that key was accepted.
     async fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError>;
 
+    /// The stream that holds a uniqueness claim (`username:alice` → `user-<id>`), if any.
+    async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError>;
+
     /// Events matching an audit filter, in checkpoint order, after `query.after`.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError>;
 

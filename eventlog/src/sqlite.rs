@@ -232,6 +232,14 @@ impl EventLog for SqliteEventLog {
         Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
     }
 
+    async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let owner = sqlx::query_scalar("select owner_stream from claims where claim_key = $1")
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(owner)
+    }
+
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut builder = QueryBuilder::<Sqlite>::new(select_events());
         builder.push(" where position > ").push_bind(query.after.position);

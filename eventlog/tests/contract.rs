@@ -176,6 +176,12 @@ async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestD
             other => panic!("expected ClaimTaken, got {other:?}"),
         }
         assert!(log.read_stream(&second, 0).await.expect("read").is_empty(), "refused events were written");
+        assert_eq!(log.claim_owner(&key).await.expect("owner"), Some(first.clone()));
+        assert_eq!(
+            log.claim_owner(&other_key).await.expect("owner"),
+            None,
+            "the refused request took nothing"
+        );
 
         // The first owner releases the key; now the second takes both keys.
         log.append(with_claims(
@@ -186,10 +192,11 @@ async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestD
         .expect("release");
         log.append(with_claims(
             write(&second, ExpectedVersion::Exact(0), vec![event("A", 1)]),
-            &[ClaimChange::Acquire(other_key), ClaimChange::Acquire(key)],
+            &[ClaimChange::Acquire(other_key), ClaimChange::Acquire(key.clone())],
         ))
         .await
         .expect("the released key and the other one are free");
+        assert_eq!(log.claim_owner(&key).await.expect("owner"), Some(second));
     }
 }
 

@@ -239,6 +239,18 @@ impl Query {
         Ok(CompanyConnection { total_count, edges, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
+    /// The app launcher for a user: every app, `available` or `comingSoon`. (Once users sign
+    /// in, `userId` will default to the signed-in user.)
+    async fn app_menu(&self, context: &Context<'_>, user_id: ID) -> Result<Vec<AppMenuEntry>> {
+        let id = parse_id(&user_id, "userId")?;
+        let state = context.data::<QueryState>()?;
+        let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        let Some(row) = rows.into_iter().next() else {
+            return Err(bad_input(format!("userId: no user {id}")));
+        };
+        User { row: Arc::new(row), at: Utc::now() }.menu(context).await
+    }
+
     async fn group(&self, context: &Context<'_>, id: ID) -> Result<Option<Group>> {
         group_by_id(context, parse_id(&id, "id")?).await
     }

@@ -73,6 +73,79 @@ pub enum ServiceLevel {
     Pro,
 }
 
+/// An app of the portal's launcher.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::apps::App")]
+pub enum App {
+    CallLogs,
+    Analytics,
+    Billing,
+    Settings,
+    AccountSettings,
+    CallFlows,
+    CallMonitoring,
+    CallRecordings,
+    Integrations,
+    LiveReports,
+    NoAnswerSettings,
+    PlansAndNumbers,
+    Queues,
+    Sms,
+}
+
+/// One app of the launcher for one user.
+#[derive(SimpleObject)]
+pub struct AppMenuEntry {
+    pub app: App,
+    /// The name the launcher shows, e.g. "Call Logs".
+    pub title: String,
+    /// The company has the app and the user's effective permissions open it.
+    pub available: bool,
+    /// The company does not have the app yet (the launcher shows a COMING SOON ribbon).
+    pub coming_soon: bool,
+}
+
+/// An app and whether the company has it.
+#[derive(SimpleObject)]
+pub struct CompanyApp {
+    pub app: App,
+    pub title: String,
+    pub enabled: bool,
+}
+
+/// What became of a mobile number the user had before.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::user::PreviousNumber")]
+pub enum PreviousNumberStatus {
+    /// Kept for this user, no longer used.
+    Suspended,
+    /// Given up: free for anyone.
+    Removed,
+}
+
+#[derive(SimpleObject)]
+pub struct PreviousMobile {
+    pub number: String,
+    pub status: PreviousNumberStatus,
+}
+
+/// Another company's request to take the user over, waiting for the user's answer.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct OwnershipRequest {
+    pub request_id: ID,
+    #[graphql(skip)]
+    pub company_id: Uuid,
+}
+
+#[async_graphql::ComplexObject]
+impl OwnershipRequest {
+    /// The company that asks.
+    async fn company(&self, context: &Context<'_>) -> Result<Option<Company>> {
+        company_by_id(context, self.company_id).await
+    }
+}
+
 /// Where an effective level comes from.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::permissions::Source")]
@@ -99,6 +172,46 @@ pub struct User {
     pub row: Arc<Row<user::State>>,
     /// The instant "suspended" is judged at: now, or the instant of an as-of query.
     pub at: DateTime<Utc>,
+}
+
+impl User {
+    /// The user's effective permissions, from their role, their group's role and their grants.
+    async fn effective(&self, context: &Context<'_>) -> Result<Vec<domain::permissions::Effective>> {
+        let role = match self.row.state.role_id {
+            Some(id) => role_by_id(context, id).await?,
+            None => None,
+        };
+        let group_role = match self.row.state.group_id {
+            Some(id) => match group_by_id(context, id).await?.and_then(|g| g.row.state.role_id) {
+                Some(role_id) => role_by_id(context, role_id).await?,
+                None => None,
+            },
+            None => None,
+        };
+        let none = domain::PermissionSet::new();
+        let role_permissions = role.as_ref().map_or(&none, |r| &r.row.state.permissions);
+        let group_permissions = group_role.as_ref().map(|r| &r.row.state.permissions);
+        Ok(domain::permissions::effective(role_permissions, group_permissions, &self.row.state.permissions))
+    }
+
+    /// The launcher: the company's apps, opened by the user's effective permissions.
+    pub(crate) async fn menu(&self, context: &Context<'_>) -> Result<Vec<AppMenuEntry>> {
+        let effective = self.effective(context).await?;
+        let company = match self.row.state.company_id {
+            Some(id) => company_by_id(context, id).await?,
+            None => None,
+        };
+        let enabled = company.as_ref().and_then(|c| c.row.state.enabled_apps.as_ref());
+        Ok(domain::apps::menu(enabled, &effective, self.row.state.admin)
+            .into_iter()
+            .map(|entry| AppMenuEntry {
+                app: entry.app.into(),
+                title: entry.app.title().to_owned(),
+                available: entry.available,
+                coming_soon: entry.coming_soon,
+            })
+            .collect())
+    }
 }
 
 #[async_graphql::Object]
@@ -205,24 +318,39 @@ impl User {
     async fn permissions(&self) -> Vec<Permission> {
         permissions(&self.row.state.permissions)
     }
+    /// TeleGo's "Use Button to Manual Filtering": Analytics sorts only when APPLY is pressed.
+    async fn manual_filtering(&self) -> bool {
+        self.row.state.manual_filtering
+    }
+    /// The user's other settings, by name.
+    async fn settings(&self) -> Json<&std::collections::BTreeMap<String, serde_json::Value>> {
+        Json(&self.row.state.settings)
+    }
+    /// Mobile numbers the user had before, oldest first (the current one is `mobile`).
+    async fn previous_mobiles(&self) -> Vec<PreviousMobile> {
+        self.row
+            .state
+            .previous_mobiles
+            .iter()
+            .map(|m| PreviousMobile { number: m.number.clone(), status: m.status.into() })
+            .collect()
+    }
+    async fn ownership_request(&self) -> Option<OwnershipRequest> {
+        self.row.state.ownership_request.map(|request| OwnershipRequest {
+            request_id: ID(request.request_id.to_string()),
+            company_id: request.company_id,
+        })
+    }
+    /// The app launcher as this user sees it.
+    async fn app_menu(&self, context: &Context<'_>) -> Result<Vec<AppMenuEntry>> {
+        self.menu(context).await
+    }
     /// The level on every module: the highest of the user's role, the role their group
     /// carries, and their direct grants, with where it comes from.
     async fn effective_permissions(&self, context: &Context<'_>) -> Result<Vec<EffectivePermission>> {
-        let role = match self.row.state.role_id {
-            Some(id) => role_by_id(context, id).await?,
-            None => None,
-        };
-        let group_role = match self.row.state.group_id {
-            Some(id) => match group_by_id(context, id).await?.and_then(|g| g.row.state.role_id) {
-                Some(role_id) => role_by_id(context, role_id).await?,
-                None => None,
-            },
-            None => None,
-        };
-        let none = domain::PermissionSet::new();
-        let role_permissions = role.as_ref().map_or(&none, |r| &r.row.state.permissions);
-        let group_permissions = group_role.as_ref().map(|r| &r.row.state.permissions);
-        Ok(domain::permissions::effective(role_permissions, group_permissions, &self.row.state.permissions)
+        Ok(self
+            .effective(context)
+            .await?
             .into_iter()
             .map(|e| EffectivePermission {
                 module: e.module.into(),
@@ -448,6 +576,18 @@ impl Company {
                 version: p.version,
             })
             .collect())
+    }
+    /// Every app, and whether the company has it (the others are "coming soon").
+    async fn apps(&self) -> Vec<CompanyApp> {
+        let enabled = self.row.state.enabled_apps.as_ref();
+        domain::apps::App::ALL
+            .iter()
+            .map(|app| CompanyApp {
+                app: (*app).into(),
+                title: app.title().to_owned(),
+                enabled: enabled.is_none_or(|enabled| enabled.contains(app)),
+            })
+            .collect()
     }
     async fn policies(&self) -> Policies {
         let username = &self.row.state.username_policy;

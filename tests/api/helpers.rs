@@ -475,7 +475,8 @@ pub async fn create_user_with(app: &App, company: &Company, username: &str, extr
 pub const USER_FIELDS: &str = "id username email firstName lastName phone mobile officePhone fax \
     outboundCallerId extension title customerCode udid serviceLevel role { id name } group { id name isMain } \
     admin portalAccess approved disapproved suspended suspensionReason deactivated deleted status createdAt \
-    updatedAt version permissions { module level } effectivePermissions { module level sources }";
+    updatedAt version permissions { module level } effectivePermissions { module level sources } \
+    manualFiltering settings previousMobiles { number status } appMenu { app available comingSoon }";
 
 pub async fn user(app: &App, id: &str) -> Value {
     let data = app

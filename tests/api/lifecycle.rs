@@ -65,6 +65,22 @@ async fn populate(app: &App) -> Company {
     app.ok("AssignGroup", json!({ "userId": suspended, "groupId": gone["id"] })).await;
     app.ok("DeleteGroup", json!({ "groupId": gone["id"] })).await;
     app.ok("DeactivateUser", json!({ "userId": kid })).await;
+    app.ok(
+        "ChangeMobileNumber",
+        json!({ "userId": active, "mobile": "+44 7911 123456", "previousNumber": "REMOVED" }),
+    )
+    .await;
+    app.ok(
+        "ChangeMobileNumber",
+        json!({ "userId": active, "mobile": "+44 7911 123457", "previousNumber": "SUSPENDED" }),
+    )
+    .await;
+    app.ok(
+        "UpdateMySettings",
+        json!({ "userId": active, "manualFiltering": true, "settings": { "theme": "dark" } }),
+    )
+    .await;
+    app.ok("SetEnabledApps", json!({ "companyId": company.id, "apps": ["CALL_LOGS", "SETTINGS"] })).await;
     app.ok("SetLicenseLimit", json!({ "companyId": company.id, "limit": 40 })).await;
     app.ok(
         "SetCompanyPolicies",

@@ -9,4 +9,5 @@ mod commands;
 mod concurrency;
 mod graphql;
 mod lifecycle;
+mod people;
 mod tenancy;

@@ -1,8 +1,9 @@
-//! Company: registration, updates, licences and policies.
+//! Company: registration, updates, licences, policies and enabled apps.
 
 use serde_json::json;
 
 use super::*;
+use crate::apps::App;
 use crate::phone::PHONE_RULE;
 use crate::policy::{PasswordPolicy, UsernamePolicy};
 
@@ -689,4 +690,115 @@ fn company_state_folds_every_event() {
     assert_eq!(with_policies.username_policy, telzio_usernames(), "a later password policy keeps it");
     assert_eq!(with_policies.password_policy, telemessage_passwords());
     assert_eq!(acme().username_policy, UsernamePolicy::default(), "a new company has the default policy");
+}
+
+fn apps<const N: usize>(apps: [App; N]) -> BTreeSet<App> {
+    apps.into()
+}
+
+fn apps_set(set: BTreeSet<App>) -> company::Event {
+    company::Event::CompanyAppsSet { apps: set }
+}
+
+#[test]
+fn company_enabled_apps() {
+    use company::Command::SetEnabledApps;
+
+    let cases = vec![
+        Case {
+            name: "a first set of apps is recorded",
+            given: vec![acme_registered()],
+            when: SetEnabledApps { apps: apps([App::CallLogs, App::Analytics]) },
+            then: Then::Events(vec![apps_set(apps([App::Analytics, App::CallLogs]))]),
+        },
+        Case {
+            name: "no apps at all is recorded: every app is coming soon",
+            given: vec![acme_registered()],
+            when: SetEnabledApps { apps: BTreeSet::new() },
+            then: Then::Events(vec![apps_set(BTreeSet::new())]),
+        },
+        Case {
+            name: "every app, listed, is recorded on a new company: a list is not the default",
+            given: vec![acme_registered()],
+            when: SetEnabledApps { apps: App::ALL.into() },
+            then: Then::Events(vec![apps_set(App::ALL.into())]),
+        },
+        Case {
+            name: "the same set is a no-op",
+            given: vec![acme_registered(), apps_set(apps([App::CallLogs, App::Analytics]))],
+            when: SetEnabledApps { apps: apps([App::Analytics, App::CallLogs]) },
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "an empty set after an empty set is a no-op",
+            given: vec![acme_registered(), apps_set(BTreeSet::new())],
+            when: SetEnabledApps { apps: BTreeSet::new() },
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "a different set replaces the whole set",
+            given: vec![acme_registered(), apps_set(apps([App::CallLogs, App::Analytics]))],
+            when: SetEnabledApps { apps: apps([App::CallLogs, App::Sms]) },
+            then: Then::Events(vec![apps_set(apps([App::CallLogs, App::Sms]))]),
+        },
+        Case {
+            name: "the set of the last event is what is compared",
+            given: vec![
+                acme_registered(),
+                apps_set(apps([App::CallLogs])),
+                apps_set(apps([App::CallLogs, App::Billing])),
+            ],
+            when: SetEnabledApps { apps: apps([App::CallLogs]) },
+            then: Then::Events(vec![apps_set(apps([App::CallLogs]))]),
+        },
+        Case {
+            name: "apps of a company that is not registered are refused",
+            given: vec![],
+            when: SetEnabledApps { apps: apps([App::CallLogs]) },
+            then: Then::Error(not_registered()),
+        },
+    ];
+    check(cases, company::decide, company::evolve);
+}
+
+#[test]
+fn company_enabled_apps_state() {
+    let cases = vec![
+        StateCase {
+            name: "a new company has every app: no list",
+            given: vec![acme_registered()],
+            then: None,
+        },
+        StateCase {
+            name: "a set of apps is the company's list",
+            given: vec![acme_registered(), apps_set(apps([App::Sms, App::Queues]))],
+            then: Some(apps([App::Queues, App::Sms])),
+        },
+        StateCase {
+            name: "the last set replaces the earlier ones",
+            given: vec![
+                acme_registered(),
+                apps_set(apps([App::Sms, App::Queues])),
+                apps_set(apps([App::Billing])),
+            ],
+            then: Some(apps([App::Billing])),
+        },
+        StateCase {
+            name: "an empty set is a list of no apps, not the default",
+            given: vec![acme_registered(), apps_set(apps([App::Sms])), apps_set(BTreeSet::new())],
+            then: Some(BTreeSet::new()),
+        },
+        StateCase {
+            name: "other company events keep the list",
+            given: vec![
+                acme_registered(),
+                apps_set(apps([App::Sms])),
+                limit_set(Some(10)),
+                seat_taken(ALICE, 1),
+                policies_set(Some(telzio_usernames()), None),
+            ],
+            then: Some(apps([App::Sms])),
+        },
+    ];
+    check_states(cases, company::evolve, |state: &company::State| state.enabled_apps.clone());
 }

@@ -10,8 +10,10 @@
 
 mod companies;
 mod groups;
+mod ownership;
 mod profiles;
 mod roles;
+mod self_service;
 mod stored_json;
 mod users;
 

@@ -546,14 +546,18 @@ fn user_claims() {
             then: vec![username("alice"), ClaimChange::Acquire(email("alice@example.com"))],
         },
         ClaimCase {
-            name: "the other profile fields claim nothing at creation",
+            name: "the other profile fields claim nothing at creation, but the mobile does",
             given: vec![],
             event: created()
                 .extension(None)
                 .field(Field::Mobile, "+442079460958")
                 .field(Field::OutboundCallerId, "+14155550100")
                 .event(),
-            then: vec![username("alice"), ClaimChange::Acquire(email("alice@example.com"))],
+            then: vec![
+                username("alice"),
+                ClaimChange::Acquire(email("alice@example.com")),
+                ClaimChange::Acquire("mobile:+442079460958".to_owned()),
+            ],
         },
         ClaimCase {
             name: "an extension is claimed within the user's own company",
@@ -625,13 +629,13 @@ fn user_claims() {
             ],
         },
         ClaimCase {
-            name: "names, phones and the other fields claim nothing",
+            name: "names, phones other than the mobile and the other fields claim nothing",
             given: vec![alice_created()],
             event: profile_updated()
                 .first_name("Alicia")
                 .last_name("Jones")
                 .phone(None)
-                .set(Field::Mobile, "+442079460958")
+                .set(Field::OfficePhone, "+442079460958")
                 .set(Field::Title, "CTO")
                 .service_level(ServiceLevel::Pro)
                 .event(),

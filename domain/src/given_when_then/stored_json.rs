@@ -4,8 +4,35 @@ use serde_json::json;
 
 use super::roles::role_updated;
 use super::*;
+use crate::apps::App;
 use crate::policy::{PasswordPolicy, UsernamePolicy};
 use crate::role::Holder;
+use crate::user::PreviousNumber;
+
+const REQUEST: Uuid = Uuid::from_u128(0x4E0_0001);
+
+fn settings_updated(manual_filtering: Option<bool>, settings: serde_json::Value) -> user::Event {
+    let settings = serde_json::from_value(settings).expect("a map of settings");
+    user::Event::UserSettingsUpdated { manual_filtering, settings }
+}
+
+fn mobile_changed(mobile: &str, previous: Option<&str>, previous_status: PreviousNumber) -> user::Event {
+    user::Event::MobileNumberChanged {
+        mobile: mobile.to_owned(),
+        previous: previous.map(str::to_owned),
+        previous_status,
+    }
+}
+
+fn ownership_confirmed(role_id: Option<Uuid>, group_id: Option<Uuid>) -> user::Event {
+    user::Event::OwnershipConfirmed {
+        request_id: REQUEST,
+        from_company_id: ACME,
+        company_id: GLOBEX,
+        role_id,
+        group_id,
+    }
+}
 
 /// One index per event type; the exhaustive match fails to compile when a type is added.
 fn user_event_index(event: &user::Event) -> usize {
@@ -24,6 +51,11 @@ fn user_event_index(event: &user::Event) -> usize {
         UserDeactivated {} => 10,
         GroupAssigned { .. } => 11,
         UserAccessChanged { .. } => 12,
+        UserSettingsUpdated { .. } => 13,
+        MobileNumberChanged { .. } => 14,
+        OwnershipRequested { .. } => 15,
+        OwnershipConfirmed { .. } => 16,
+        OwnershipDeclined { .. } => 17,
     }
 }
 
@@ -49,6 +81,7 @@ fn company_event_index(event: &company::Event) -> usize {
         CompanyPoliciesSet { .. } => 3,
         LicenseSeatTaken { .. } => 4,
         LicenseSeatReleased { .. } => 5,
+        CompanyAppsSet { .. } => 6,
     }
 }
 
@@ -136,8 +169,20 @@ fn every_event_type_round_trips_through_stored_json() {
         user::Event::UserAccessChanged { admin: None, portal_access: Some(true) },
         user::Event::UserPermissionGranted { module: Module::NoAnswerSettings, level: Level::Edit },
         user::Event::UserPermissionRevoked { module: Module::PlansAndNumbers },
+        settings_updated(
+            Some(true),
+            json!({ "theme": "dark", "pageSize": 25, "compact": false, "zoom": 1.5 }),
+        ),
+        settings_updated(None, json!({ "theme": null, "note": "é".repeat(1000) })),
+        settings_updated(Some(false), json!({})),
+        mobile_changed("+447911123456", None, PreviousNumber::Suspended),
+        mobile_changed("+14155550177", Some("+447911123456"), PreviousNumber::Removed),
+        user::Event::OwnershipRequested { request_id: REQUEST, company_id: GLOBEX },
+        ownership_confirmed(Some(GLOBEX_USER_ROLE), Some(GLOBEX_MAIN_GROUP)),
+        ownership_confirmed(None, None),
+        user::Event::OwnershipDeclined { request_id: REQUEST },
     ];
-    assert_covers(&user_samples, user_event_index, 13, "user");
+    assert_covers(&user_samples, user_event_index, 18, "user");
     check_round_trip(&user_samples);
 
     let role_samples = vec![
@@ -181,8 +226,10 @@ fn every_event_type_round_trips_through_stored_json() {
         company::Event::CompanyPoliciesSet { username_policy: None, password_policy: None },
         company::Event::LicenseSeatTaken { user_id: ALICE, used: 3 },
         company::Event::LicenseSeatReleased { user_id: ALICE, used: 0 },
+        company::Event::CompanyAppsSet { apps: App::ALL.into() },
+        company::Event::CompanyAppsSet { apps: BTreeSet::new() },
     ];
-    assert_covers(&company_samples, company_event_index, 6, "company");
+    assert_covers(&company_samples, company_event_index, 7, "company");
     check_round_trip(&company_samples);
 
     let group_samples = vec![
@@ -220,6 +267,18 @@ fn event_type_names_are_the_variant_names() {
     assert_eq!(telemessage_policies().event_type(), "CompanyPoliciesSet");
     assert_eq!(main_group_created().event_type(), "GroupCreated");
     assert_eq!(group::Event::GroupMemberRemoved { user_id: ALICE }.event_type(), "GroupMemberRemoved");
+    assert_eq!(settings_updated(None, json!({})).event_type(), "UserSettingsUpdated");
+    assert_eq!(
+        mobile_changed("+447911123456", None, PreviousNumber::Removed).event_type(),
+        "MobileNumberChanged"
+    );
+    assert_eq!(
+        user::Event::OwnershipRequested { request_id: REQUEST, company_id: GLOBEX }.event_type(),
+        "OwnershipRequested"
+    );
+    assert_eq!(ownership_confirmed(None, None).event_type(), "OwnershipConfirmed");
+    assert_eq!(user::Event::OwnershipDeclined { request_id: REQUEST }.event_type(), "OwnershipDeclined");
+    assert_eq!(company::Event::CompanyAppsSet { apps: BTreeSet::new() }.event_type(), "CompanyAppsSet");
     assert!(
         user::Event::from_stored("UserRenamed", &json!({})).is_err(),
         "an unknown type must not be read as some other event"
@@ -493,4 +552,113 @@ fn profile_update_null_is_not_absent() {
     assert_eq!(replay(json!({ "firstName": "Alicia" })).get(Field::Phone), Some("+14155550123"));
     assert_eq!(replay(json!({ "extension": null })).get(Field::Extension), None);
     assert_eq!(replay(json!({ "extension": null })).get(Field::Phone), Some("+14155550123"));
+}
+
+#[test]
+fn self_service_ownership_and_apps_stored_json() {
+    // Only what changed is stored; a setting's own name is kept as given, null removes it.
+    assert_eq!(
+        settings_updated(
+            Some(true),
+            json!({ "theme": "dark", "page_size": 25, "compact": false, "old": null })
+        )
+        .to_data(),
+        json!({
+            "manualFiltering": true,
+            "settings": { "theme": "dark", "page_size": 25, "compact": false, "old": null },
+        }),
+    );
+    assert_eq!(settings_updated(Some(false), json!({})).to_data(), json!({ "manualFiltering": false }));
+    assert_eq!(
+        settings_updated(None, json!({ "theme": null })).to_data(),
+        json!({ "settings": { "theme": null } }),
+    );
+    assert_eq!(settings_updated(None, json!({})).to_data(), json!({}));
+
+    // A stored null reads back as "remove", not as an absent key.
+    let read = |data: serde_json::Value| {
+        user::Event::from_stored("UserSettingsUpdated", &data).expect("a valid UserSettingsUpdated payload")
+    };
+    let removed = read(json!({ "settings": { "theme": null } }));
+    let user::Event::UserSettingsUpdated { manual_filtering: None, settings } = &removed else {
+        panic!("read as {removed:?}");
+    };
+    assert_eq!(settings.get("theme"), Some(&None));
+    assert_eq!(read(json!({})), settings_updated(None, json!({})));
+    assert_eq!(
+        user_state(&[
+            alice_created(),
+            read(json!({ "settings": { "theme": "dark", "lang": "en" } })),
+            removed
+        ])
+        .settings,
+        BTreeMap::from([("lang".to_owned(), json!("en"))]),
+    );
+
+    assert_eq!(
+        mobile_changed("+14155550177", Some("+447911123456"), PreviousNumber::Removed).to_data(),
+        json!({ "mobile": "+14155550177", "previous": "+447911123456", "previousStatus": "REMOVED" }),
+    );
+    assert_eq!(
+        mobile_changed("+447911123456", None, PreviousNumber::Suspended).to_data(),
+        json!({ "mobile": "+447911123456", "previous": null, "previousStatus": "SUSPENDED" }),
+        "a first mobile keeps its absent previous number as null"
+    );
+    assert!(
+        user::Event::from_stored(
+            "MobileNumberChanged",
+            &json!({ "mobile": "+447911123456", "previous": null })
+        )
+        .is_err(),
+        "a MobileNumberChanged without previousStatus must not be read"
+    );
+    assert!(
+        user::Event::from_stored(
+            "MobileNumberChanged",
+            &json!({ "mobile": "+447911123456", "previous": null, "previousStatus": "Suspended" }),
+        )
+        .is_err(),
+        "previousStatus is SCREAMING_SNAKE_CASE only"
+    );
+
+    assert_eq!(
+        user::Event::OwnershipRequested { request_id: REQUEST, company_id: GLOBEX }.to_data(),
+        json!({ "requestId": REQUEST.to_string(), "companyId": GLOBEX.to_string() }),
+    );
+    assert_eq!(
+        ownership_confirmed(Some(GLOBEX_USER_ROLE), Some(GLOBEX_MAIN_GROUP)).to_data(),
+        json!({
+            "requestId": REQUEST.to_string(),
+            "fromCompanyId": ACME.to_string(),
+            "companyId": GLOBEX.to_string(),
+            "roleId": GLOBEX_USER_ROLE.to_string(),
+            "groupId": GLOBEX_MAIN_GROUP.to_string(),
+        }),
+    );
+    assert_eq!(
+        ownership_confirmed(None, None).to_data(),
+        json!({
+            "requestId": REQUEST.to_string(),
+            "fromCompanyId": ACME.to_string(),
+            "companyId": GLOBEX.to_string(),
+            "roleId": null,
+            "groupId": null,
+        }),
+    );
+    assert_eq!(
+        user::Event::OwnershipDeclined { request_id: REQUEST }.to_data(),
+        json!({ "requestId": REQUEST.to_string() }),
+    );
+
+    assert_eq!(
+        company::Event::CompanyAppsSet { apps: [App::Sms, App::CallLogs, App::PlansAndNumbers].into() }
+            .to_data(),
+        json!({ "apps": ["CALL_LOGS", "PLANS_AND_NUMBERS", "SMS"] }),
+        "apps are stored in the launcher's order, SCREAMING_SNAKE_CASE"
+    );
+    assert_eq!(company::Event::CompanyAppsSet { apps: BTreeSet::new() }.to_data(), json!({ "apps": [] }));
+    assert!(
+        company::Event::from_stored("CompanyAppsSet", &json!({ "apps": ["TELEPORT"] })).is_err(),
+        "an unknown app must not be read"
+    );
 }
