@@ -4,12 +4,14 @@
 //! a decision needs from outside (the time, the actor, another aggregate's
 //! state) is looked up by the caller and passed in.
 
+pub mod attachment;
 pub mod company;
 pub mod group;
 pub mod permissions;
 pub mod phone;
 pub mod policy;
 pub mod role;
+pub mod ticket;
 pub mod user;
 pub mod validate;
 

@@ -13,6 +13,7 @@ mod groups;
 mod profiles;
 mod roles;
 mod stored_json;
+mod tickets;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
