@@ -270,7 +270,9 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
     let models: Vec<ReadModel> = match read_model {
         "all" => ReadModel::ALL.to_vec(),
         name => vec![ReadModel::parse(name).with_context(|| {
-            format!("--read-model: unknown read model {name:?} (users, roles, companies, groups, tickets or all)")
+            format!(
+                "--read-model: unknown read model {name:?} (users, roles, companies, groups, tickets or all)"
+            )
         })?],
     };
     let store = open_store(&store_args).await?;
