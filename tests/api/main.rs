@@ -10,3 +10,4 @@ mod concurrency;
 mod graphql;
 mod lifecycle;
 mod tenancy;
+mod tickets;
