@@ -129,7 +129,7 @@ async fn level(
     let database = Database::connect_postgres(url).await.context("cannot connect to the bench database")?;
     database.migrate().await.context("cannot migrate the bench database")?;
     let log = database.event_log();
-    let api = Arc::new(CommandApi::new(Arc::clone(&log), &random_hex(32)));
+    let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
 
     // Setup: one company (with its two default roles), then the users, written like the rest.
     let started = Instant::now();

@@ -48,7 +48,7 @@ enum ProjectionsCommand {
     Rebuild {
         #[command(flatten)]
         store: StoreArgs,
-        /// Which read model: users, roles, companies, groups, or all.
+        /// Which read model: users, roles, companies, groups, tickets, or all.
         #[arg(long, default_value = "all")]
         read_model: String,
     },
@@ -190,7 +190,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log = database.event_log();
     let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
 
-    let commands = Arc::new(CommandApi::new(Arc::clone(&log), &token));
+    let commands = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &token));
     let authenticator = Arc::clone(&commands);
     let graphql = query_api::GraphqlState {
         schema: query_api::schema(database.clone(), Arc::clone(&log)),
@@ -270,7 +270,9 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
     let models: Vec<ReadModel> = match read_model {
         "all" => ReadModel::ALL.to_vec(),
         name => vec![ReadModel::parse(name).with_context(|| {
-            format!("--read-model: unknown read model {name:?} (users, roles, companies, groups or all)")
+            format!(
+                "--read-model: unknown read model {name:?} (users, roles, companies, groups, tickets or all)"
+            )
         })?],
     };
     let store = open_store(&store_args).await?;

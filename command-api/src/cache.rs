@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::EventPayload;
-use eventlog::EventLog;
+use eventlog::{Database, EventLog};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -104,21 +104,26 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
 /// The caches of every aggregate kind.
 pub struct Aggregates {
     pub log: Arc<dyn EventLog>,
+    /// The log's database, for the attachments stored beside it.
+    pub database: Database,
     pub companies: Cache<domain::company::State, domain::company::Event>,
     pub roles: Cache<domain::role::State, domain::role::Event>,
     pub users: Cache<domain::user::State, domain::user::Event>,
     pub groups: Cache<domain::group::State, domain::group::Event>,
+    pub tickets: Cache<domain::ticket::State, domain::ticket::Event>,
 }
 
 impl Aggregates {
-    pub fn new(log: Arc<dyn EventLog>) -> Self {
-        use domain::{company, group, role, user};
+    pub fn new(log: Arc<dyn EventLog>, database: Database) -> Self {
+        use domain::{company, group, role, ticket, user};
         Aggregates {
             log,
+            database,
             companies: Cache::new(company::CATEGORY, company::evolve),
             roles: Cache::new(role::CATEGORY, role::evolve),
             users: Cache::new(user::CATEGORY, user::evolve),
             groups: Cache::new(group::CATEGORY, group::evolve),
+            tickets: Cache::new(ticket::CATEGORY, ticket::evolve),
         }
     }
 
@@ -131,6 +136,7 @@ impl Aggregates {
             domain::role::CATEGORY => self.roles.refresh(log, id).await.map(drop),
             domain::company::CATEGORY => self.companies.refresh(log, id).await.map(drop),
             domain::group::CATEGORY => self.groups.refresh(log, id).await.map(drop),
+            domain::ticket::CATEGORY => self.tickets.refresh(log, id).await.map(drop),
             _ => Ok(()),
         }
     }

@@ -6,6 +6,8 @@
 //! written at the version it was decided on, so a concurrent change to any of them fails the
 //! whole append and the command is decided again.
 
+mod tickets;
+
 use std::collections::BTreeMap;
 
 use domain::role::Holder;
@@ -19,7 +21,7 @@ use crate::error::ApiError;
 use crate::plan::{Decision, Plan, no_claims};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 31] = [
+pub const COMMAND_TYPES: [&str; 34] = [
     "RegisterCompany",
     "UpdateCompany",
     "SetLicenseLimit",
@@ -51,6 +53,9 @@ pub const COMMAND_TYPES: [&str; 31] = [
     "SetGroupRole",
     "DeleteGroup",
     "AssignGroup",
+    "OpenTicket",
+    "CommentOnTicket",
+    "CloseTicket",
 ];
 
 /// Decides `command_type` with `body` against the current state of its aggregates.
@@ -208,6 +213,7 @@ pub async fn decide(
             on.group(group_id, group::Command::SetRole { role }).await
         }
         "DeleteGroup" => on.group(parse::<dto::GroupTarget>(body)?.group_id, group::Command::Delete).await,
+        "OpenTicket" | "CommentOnTicket" | "CloseTicket" => tickets::decide(&on, command_type, body).await,
         other => Err(ApiError::UnknownCommand(other.to_owned())),
     }
 }
@@ -260,7 +266,7 @@ async fn user_named(aggregates: &Aggregates, body: &dto::RequestOwnership) -> Re
         .map(|(_, id)| id)
         .ok_or_else(|| ApiError::NotFound {
             what: "user".to_owned(),
-            field,
+            field: field.to_owned(),
             id: claim.split_once(':').map_or("", |(_, v)| v).to_owned(),
         })
 }
@@ -500,7 +506,11 @@ impl On<'_> {
             loaded = cache.refresh(log, id).await?;
         }
         if loaded.version == 0 {
-            return Err(ApiError::NotFound { what: what.to_owned(), field, id: id.to_string() });
+            return Err(ApiError::NotFound {
+                what: what.to_owned(),
+                field: field.to_owned(),
+                id: id.to_string(),
+            });
         }
         if let Some(expected) = self.if_match.filter(|expected| *expected != loaded.version) {
             return Err(ApiError::VersionConflict {
@@ -533,7 +543,7 @@ async fn existing<S: Clone + Default, E: domain::EventPayload>(
     if loaded.version == 0 {
         return Err(ApiError::NotFound {
             what: field.trim_end_matches("Id").to_owned(),
-            field,
+            field: field.to_owned(),
             id: id.to_string(),
         });
     }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::policy::{PasswordPolicy, UsernamePolicy};
+use domain::ticket::Topic;
 use domain::user::ServiceLevel;
 use domain::{Level, Module};
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -293,6 +294,34 @@ pub struct SetGroupRole {
 pub struct AssignGroup {
     pub user_id: Uuid,
     pub group_id: Uuid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenTicket {
+    pub company_id: Uuid,
+    pub requester_id: Option<Uuid>,
+    pub topic: Topic,
+    pub message: String,
+    /// Ids of files uploaded with `POST /attachments`.
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommentOnTicket {
+    pub ticket_id: Uuid,
+    pub message: String,
+    #[serde(default)]
+    pub attachments: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloseTicket {
+    pub ticket_id: Uuid,
+    pub resolution: Option<String>,
 }
 
 /// Self-service: `userId` is the signed-in user's own id (and may be left out by them); the

@@ -27,7 +27,7 @@ pub enum ApiError {
     UnknownCommand(String),
     /// 404 `not_found`: the target, or a referenced id (named by `field`), does not exist.
     #[error("{what} {id} does not exist")]
-    NotFound { what: String, field: &'static str, id: String },
+    NotFound { what: String, field: String, id: String },
     /// 409 `version_conflict`.
     #[error("{stream_id} is at version {actual}, not {expected}")]
     VersionConflict { stream_id: String, expected: i64, actual: i64 },
@@ -93,7 +93,7 @@ impl ApiError {
                 Value::Object(fields.iter().map(|(field, problem)| (field.clone(), json!(problem))).collect())
             }
             ApiError::InvalidHeader { header, .. } => json!({ "header": header }),
-            ApiError::NotFound { field, id, .. } => json!({ field.to_string(): id }),
+            ApiError::NotFound { field, id, .. } => json!({ field.clone(): id }),
             ApiError::VersionConflict { stream_id, expected, actual } => {
                 json!({ "streamId": stream_id, "expectedVersion": expected, "actualVersion": actual })
             }
@@ -132,11 +132,11 @@ impl From<domain::DomainError> for ApiError {
                 fields: problems.into_iter().map(|p| (p.field, p.message)).collect(),
             },
             domain::DomainError::NotFound { kind, id } => {
-                ApiError::NotFound { what: kind.to_owned(), field: "id", id: id.to_string() }
+                ApiError::NotFound { what: kind.to_owned(), field: "id".to_owned(), id: id.to_string() }
             }
             domain::DomainError::UnknownReference { field, id } => ApiError::NotFound {
                 what: field.trim_end_matches("Id").to_owned(),
-                field,
+                field: field.to_owned(),
                 id: id.to_string(),
             },
             domain::DomainError::Rule { code, message, details } => {

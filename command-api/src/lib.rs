@@ -1,4 +1,5 @@
-//! The HTTP API for commands: `POST /commands/{CommandType}`.
+//! The HTTP API for commands: `POST /commands/{CommandType}`; and the files commands refer
+//! to: `POST /attachments`, `GET /attachments/{id}`.
 //!
 //! A request is authenticated, decoded, decided by the domain against cached aggregates, and
 //! appended to the event log with its metadata (actor, request id, correlation id). Refusals
@@ -6,6 +7,7 @@
 //!
 //! Must not: write SQL, read read models, or decide business rules itself.
 
+mod attachments;
 mod cache;
 pub mod commands;
 mod dto;
@@ -23,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use domain::{Actor, Context};
-use eventlog::{AppendError, AppendRequest, EventLog, Idempotency, Metadata};
+use eventlog::{AppendError, AppendRequest, Database, EventLog, Idempotency, Metadata};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -47,9 +49,10 @@ pub struct CommandApi {
 }
 
 impl CommandApi {
-    pub fn new(log: Arc<dyn EventLog>, operator_token: &str) -> Self {
+    /// `database` is the log's own: it also keeps the uploaded attachments.
+    pub fn new(log: Arc<dyn EventLog>, database: Database, operator_token: &str) -> Self {
         CommandApi {
-            aggregates: Aggregates::new(log),
+            aggregates: Aggregates::new(log, database),
             operator_token_digest: digest(operator_token.as_bytes()),
             company_locks: (0..COMPANY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
@@ -211,10 +214,13 @@ pub struct Outcome {
     pub replayed: bool,
 }
 
+/// `POST /commands/{CommandType}`, and the attachments' `POST /attachments` and
+/// `GET /attachments/{id}` (with a limit of their own instead of [`BODY_LIMIT`]).
 pub fn router(api: Arc<CommandApi>) -> Router {
     Router::new()
         .route("/commands/{command_type}", post(post_command))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(attachments::routes())
         .with_state(api)
 }
 

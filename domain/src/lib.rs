@@ -5,12 +5,14 @@
 //! state) is looked up by the caller and passed in.
 
 pub mod apps;
+pub mod attachment;
 pub mod company;
 pub mod group;
 pub mod permissions;
 pub mod phone;
 pub mod policy;
 pub mod role;
+pub mod ticket;
 pub mod user;
 pub mod validate;
 

@@ -10,13 +10,18 @@
 //! - [`EventLog::read_all`] returns events in one total order (the [`Checkpoint`] order) and never
 //!   skips an event, even one whose transaction commits after a later one;
 //! - stored events are never updated or deleted (the database refuses it).
+//!
+//! Beside the log, the same database keeps the files uploaded for support tickets
+//! ([`put_attachment`], [`get_attachment`]): written once, never changed.
 
+mod attachments;
 mod database;
 mod postgres;
 mod row;
 mod sqlite;
 mod types;
 
+pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use database::{Backend, Database};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
 pub use sqlite::SqliteEventLog;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, user};
+use domain::{company, group, role, ticket, user};
 use eventlog::RecordedEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -23,11 +23,12 @@ pub enum ReadModel {
     Roles,
     Users,
     Groups,
+    Tickets,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 4] =
-        [ReadModel::Companies, ReadModel::Roles, ReadModel::Users, ReadModel::Groups];
+    pub const ALL: [ReadModel; 5] =
+        [ReadModel::Companies, ReadModel::Roles, ReadModel::Users, ReadModel::Groups, ReadModel::Tickets];
 
     /// The projector's name: its checkpoint row and its table.
     pub fn name(self) -> &'static str {
@@ -36,6 +37,7 @@ impl ReadModel {
             ReadModel::Roles => "roles",
             ReadModel::Users => "users",
             ReadModel::Groups => "groups",
+            ReadModel::Tickets => "tickets",
         }
     }
 
@@ -43,6 +45,7 @@ impl ReadModel {
     fn extra_tables(self) -> &'static [&'static str] {
         match self {
             ReadModel::Companies => &["company_license_history"],
+            ReadModel::Tickets => &["ticket_messages"],
             _ => &[],
         }
     }
@@ -99,6 +102,19 @@ impl ReadModel {
                     folded(transaction, events, group::CATEGORY, "groups", group::evolve, &mut |_, _, _| {})
                         .await?;
                 upsert_groups(transaction, &rows).await
+            }
+            ReadModel::Tickets => {
+                let mut messages = Vec::new();
+                let mut observe = |event: &RecordedEvent, payload: &ticket::Event, _: &ticket::State| {
+                    if let Some(message) = MessageRow::of(event, payload) {
+                        messages.push(message);
+                    }
+                };
+                let rows =
+                    folded(transaction, events, ticket::CATEGORY, "tickets", ticket::evolve, &mut observe)
+                        .await?;
+                upsert_tickets(transaction, &rows).await?;
+                insert_ticket_messages(transaction, &messages).await
             }
         }
     }
@@ -373,6 +389,98 @@ async fn insert_license_history(
             });
             // A batch replayed after a crash writes the same rows again.
             query.push(" on conflict (company_id, version) do nothing");
+            query.build().execute(&mut **connection).await?;
+        });
+    }
+    Ok(())
+}
+
+async fn upsert_tickets(
+    transaction: &mut Transaction,
+    rows: &[Folded<ticket::State>],
+) -> Result<(), ProjectionError> {
+    for rows in rows.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into tickets (id, company_id, requester_id, topic, status, comment_count, closed_at, state, \
+                 version, created_at, updated_at) ",
+            );
+            query.push_values(rows, |mut values, row| {
+                // A closed ticket takes no event after the one that closed it.
+                let closed_at = row.state.closed.then_some(row.updated_at);
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.company_id.unwrap_or_default())
+                    .push_bind(row.state.requester_id)
+                    .push_bind(row.state.topic.as_str())
+                    .push_bind(row.state.status().as_str())
+                    .push_bind(i64::from(row.state.comment_count))
+                    .push_bind(closed_at)
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
+                " on conflict (id) do update set company_id = excluded.company_id, \
+                 requester_id = excluded.requester_id, topic = excluded.topic, status = excluded.status, \
+                 comment_count = excluded.comment_count, closed_at = excluded.closed_at, state = excluded.state, \
+                 version = excluded.version, updated_at = excluded.updated_at",
+            );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
+    Ok(())
+}
+
+/// One message of a ticket's conversation: the opening message or a comment, with its author
+/// and time from the event's metadata.
+struct MessageRow {
+    ticket_id: Uuid,
+    version: i64,
+    recorded_at: DateTime<Utc>,
+    author: domain::Actor,
+    body: String,
+    attachments: serde_json::Value,
+}
+
+impl MessageRow {
+    fn of(event: &RecordedEvent, payload: &ticket::Event) -> Option<Self> {
+        let (body, attachments) = payload.message()?;
+        let (_, ticket_id) = domain::parse_stream_id(&event.stream_id)?;
+        Some(MessageRow {
+            ticket_id,
+            version: event.version,
+            recorded_at: event.metadata.recorded_at,
+            author: event.metadata.actor.clone(),
+            body: body.to_owned(),
+            attachments: serde_json::to_value(attachments).unwrap_or_default(),
+        })
+    }
+}
+
+async fn insert_ticket_messages(
+    transaction: &mut Transaction,
+    messages: &[MessageRow],
+) -> Result<(), ProjectionError> {
+    for messages in messages.chunks(ROWS_PER_STATEMENT) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into ticket_messages (ticket_id, version, recorded_at, author_kind, author_id, body, \
+                 attachments) ",
+            );
+            query.push_values(messages, |mut values, message| {
+                values
+                    .push_bind(message.ticket_id)
+                    .push_bind(message.version)
+                    .push_bind(message.recorded_at)
+                    .push_bind(message.author.kind.as_str())
+                    .push_bind(message.author.id)
+                    .push_bind(message.body.clone())
+                    .push_bind(message.attachments.clone());
+            });
+            // A batch replayed after a crash writes the same rows again.
+            query.push(" on conflict (ticket_id, version) do nothing");
             query.build().execute(&mut **connection).await?;
         });
     }

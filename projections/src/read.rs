@@ -1,7 +1,7 @@
 //! Queries over the read models, for the query API. The only SQL that reads these tables.
 
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, user};
+use domain::{company, group, role, ticket, user};
 use eventlog::{Database, with_reader};
 use serde::de::DeserializeOwned;
 use sqlx::QueryBuilder;
@@ -336,4 +336,139 @@ pub async fn companies_count(database: &Database, filter: &CompanyQuery) -> Resu
         query.build_query_scalar().fetch_one(pool).await?
     });
     Ok(count)
+}
+
+pub async fn tickets_by_ids(
+    database: &Database,
+    ids: &[Uuid],
+) -> Result<Vec<Row<ticket::State>>, ProjectionError> {
+    by_ids(database, "tickets", ids).await
+}
+
+/// Narrows a tickets listing; `None` does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct TicketQuery {
+    pub company_id: Option<Uuid>,
+    pub status: Option<ticket::Status>,
+    pub topic: Option<ticket::Topic>,
+    pub requester_id: Option<Uuid>,
+}
+
+fn push_ticket_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &TicketQuery)
+where
+    for<'q> Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(company_id) = filter.company_id {
+        query.push(" and company_id = ").push_bind(company_id);
+    }
+    if let Some(status) = filter.status {
+        query.push(" and status = ").push_bind(status.as_str());
+    }
+    if let Some(topic) = filter.topic {
+        query.push(" and topic = ").push_bind(topic.as_str());
+    }
+    if let Some(requester_id) = filter.requester_id {
+        query.push(" and requester_id = ").push_bind(requester_id);
+    }
+}
+
+/// One page of tickets in id order (ids are time-ordered UUID v7: the order they were opened),
+/// after `after`.
+pub async fn tickets_page(
+    database: &Database,
+    filter: &TicketQuery,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Row<ticket::State>>, ProjectionError> {
+    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new(format!("{COLUMNS}tickets where true"));
+        push_ticket_filter(&mut query, filter);
+        if let Some(after) = after {
+            query.push(" and id > ").push_bind(after);
+        }
+        query.push(" order by id limit ").push_bind(limit);
+        query.build_query_as().fetch_all(pool).await?
+    });
+    decode(rows)
+}
+
+pub async fn tickets_count(database: &Database, filter: &TicketQuery) -> Result<i64, ProjectionError> {
+    let count: i64 = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new("select count(*) from tickets where true");
+        push_ticket_filter(&mut query, filter);
+        query.build_query_scalar().fetch_one(pool).await?
+    });
+    Ok(count)
+}
+
+/// One message of a ticket's conversation.
+#[derive(Debug, Clone)]
+pub struct TicketMessage {
+    pub ticket_id: Uuid,
+    /// The ticket stream's version at the event that added it.
+    pub version: i64,
+    pub recorded_at: DateTime<Utc>,
+    pub author: domain::Actor,
+    pub body: String,
+    pub attachments: Vec<ticket::AttachmentRef>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketMessageRow {
+    ticket_id: Uuid,
+    version: i64,
+    recorded_at: DateTime<Utc>,
+    author_kind: String,
+    author_id: Option<Uuid>,
+    body: String,
+    attachments: serde_json::Value,
+}
+
+impl TryFrom<TicketMessageRow> for TicketMessage {
+    type Error = ProjectionError;
+
+    fn try_from(row: TicketMessageRow) -> Result<Self, ProjectionError> {
+        let corrupt = |problem: String| {
+            ProjectionError::Corrupt(format!(
+                "message {} of ticket {}: {problem}",
+                row.version, row.ticket_id
+            ))
+        };
+        let kind = domain::ActorKind::parse(&row.author_kind)
+            .ok_or_else(|| corrupt(format!("unknown author kind {:?}", row.author_kind)))?;
+        let attachments =
+            serde_json::from_value(row.attachments.clone()).map_err(|e| corrupt(e.to_string()))?;
+        Ok(TicketMessage {
+            ticket_id: row.ticket_id,
+            version: row.version,
+            recorded_at: row.recorded_at,
+            author: domain::Actor { kind, id: row.author_id },
+            body: row.body,
+            attachments,
+        })
+    }
+}
+
+/// The conversations of these tickets: every message, oldest first within a ticket.
+pub async fn ticket_messages(
+    database: &Database,
+    ticket_ids: &[Uuid],
+) -> Result<Vec<TicketMessage>, ProjectionError> {
+    if ticket_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<TicketMessageRow> = with_reader!(database, |pool| {
+        let mut query = QueryBuilder::new(
+            "select ticket_id, version, recorded_at, author_kind, author_id, body, attachments \
+             from ticket_messages where ticket_id in (",
+        );
+        let mut separated = query.separated(", ");
+        for id in ticket_ids {
+            separated.push_bind(*id);
+        }
+        query.push(") order by ticket_id, version");
+        query.build_query_as().fetch_all(pool).await?
+    });
+    rows.into_iter().map(TicketMessage::try_from).collect()
 }

@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use domain::EventPayload as _;
 use eventlog::{AuditQuery, Checkpoint, Database, EventLog};
 use projections::Progress;
-use projections::read::{CompanyQuery, Row, UserQuery};
+use projections::read::{CompanyQuery, Row, TicketQuery, UserQuery};
 use uuid::Uuid;
 
-use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader};
+use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader, TicketMessagesLoader, UserLoader};
 pub use crate::types::*;
 
 pub type PortalSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
@@ -54,6 +54,8 @@ pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
         .data(DataLoader::new(RoleLoader(database.clone()), tokio::spawn))
         .data(DataLoader::new(CompanyLoader(database.clone()), tokio::spawn))
         .data(DataLoader::new(GroupLoader(database.clone()), tokio::spawn))
+        .data(DataLoader::new(UserLoader(database.clone()), tokio::spawn))
+        .data(DataLoader::new(TicketMessagesLoader(database.clone()), tokio::spawn))
         .data(QueryState { database, log })
         .limit_depth(12)
         .limit_complexity(5_000)
@@ -112,6 +114,13 @@ pub struct CompanyFilter {
     pub include_descendants: bool,
     /// Case-insensitive text found in the name.
     pub search: Option<String>,
+}
+
+#[derive(InputObject, Default)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub topic: Option<TicketTopic>,
+    pub requester_id: Option<ID>,
 }
 
 #[derive(InputObject, Default)]
@@ -262,6 +271,55 @@ impl Query {
         let rows =
             projections::read::groups_of_company(&state.database, company_id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
+    }
+
+    async fn ticket(&self, context: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
+        let id = parse_id(&id, "id")?;
+        let state = context.data::<QueryState>()?;
+        let rows = projections::read::tickets_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        Ok(rows.into_iter().next().map(|row| Ticket { row: Arc::new(row) }))
+    }
+
+    /// Support tickets in id order (the order they were opened), optionally of one company
+    /// and filtered.
+    async fn tickets(
+        &self,
+        context: &Context<'_>,
+        company_id: Option<ID>,
+        filter: Option<TicketFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TicketConnection> {
+        let state = context.data::<QueryState>()?;
+        let filter = filter.unwrap_or_default();
+        let query = TicketQuery {
+            company_id: company_id.as_ref().map(|id| parse_id(id, "companyId")).transpose()?,
+            status: filter.status.map(Into::into),
+            topic: filter.topic.map(Into::into),
+            requester_id: filter
+                .requester_id
+                .as_ref()
+                .map(|id| parse_id(id, "filter.requesterId"))
+                .transpose()?,
+        };
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(|cursor| decode_cursor("ticket", cursor)).transpose()?;
+        let mut rows = projections::read::tickets_page(&state.database, &query, after, limit + 1)
+            .await
+            .map_err(internal)?;
+        let total_count =
+            projections::read::tickets_count(&state.database, &query).await.map_err(internal)?;
+        let has_next_page = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<TicketEdge> = rows
+            .into_iter()
+            .map(|row| TicketEdge {
+                cursor: format!("ticket:{}", row.id),
+                node: Ticket { row: Arc::new(row) },
+            })
+            .collect();
+        let end_cursor = edges.last().map(|edge| edge.cursor.clone());
+        Ok(TicketConnection { total_count, edges, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
     /// The event log itself, filtered, in commit order: the audit trail.

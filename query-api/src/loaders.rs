@@ -1,18 +1,22 @@
-//! DataLoaders: a page of users asks for its roles and companies in one query each.
+//! DataLoaders: a page of users asks for its roles and companies in one query each, and a
+//! page of tickets for its companies, requesters and conversations.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use domain::{company, group, role};
+use domain::{company, group, role, user};
 use eventlog::Database;
 use projections::ProjectionError;
-use projections::read::Row;
+use projections::read::{Row, TicketMessage};
 use uuid::Uuid;
 
 pub struct RoleLoader(pub Database);
 pub struct CompanyLoader(pub Database);
 pub struct GroupLoader(pub Database);
+pub struct UserLoader(pub Database);
+/// The conversation of each ticket, oldest message first.
+pub struct TicketMessagesLoader(pub Database);
 
 impl Loader<Uuid> for RoleLoader {
     type Value = Arc<Row<role::State>>;
@@ -41,5 +45,29 @@ impl Loader<Uuid> for GroupLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = projections::read::groups_by_ids(&self.0, keys).await.map_err(Arc::new)?;
         Ok(rows.into_iter().map(|row| (row.id, Arc::new(row))).collect())
+    }
+}
+
+impl Loader<Uuid> for UserLoader {
+    type Value = Arc<Row<user::State>>;
+    type Error = Arc<ProjectionError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = projections::read::users_by_ids(&self.0, keys).await.map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|row| (row.id, Arc::new(row))).collect())
+    }
+}
+
+impl Loader<Uuid> for TicketMessagesLoader {
+    type Value = Arc<Vec<TicketMessage>>;
+    type Error = Arc<ProjectionError>;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let messages = projections::read::ticket_messages(&self.0, keys).await.map_err(Arc::new)?;
+        let mut conversations: HashMap<Uuid, Vec<TicketMessage>> = HashMap::new();
+        for message in messages {
+            conversations.entry(message.ticket_id).or_default().push(message);
+        }
+        Ok(conversations.into_iter().map(|(id, messages)| (id, Arc::new(messages))).collect())
     }
 }

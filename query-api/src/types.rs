@@ -5,11 +5,11 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, user};
+use domain::{company, group, role, ticket, user};
 use projections::read::Row;
 use uuid::Uuid;
 
-use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader};
+use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader, TicketMessagesLoader, UserLoader};
 use crate::{QueryState, internal};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -641,6 +641,11 @@ pub async fn group_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<Group
     Ok(loader.load_one(id).await.map_err(internal)?.map(|row| Group { row }))
 }
 
+pub async fn user_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<User>> {
+    let loader = context.data::<DataLoader<UserLoader>>()?;
+    Ok(loader.load_one(id).await.map_err(internal)?.map(|row| User { row, at: Utc::now() }))
+}
+
 pub async fn company_by_id(context: &Context<'_>, id: Uuid) -> Result<Option<Company>> {
     let loader = context.data::<DataLoader<CompanyLoader>>()?;
     Ok(loader.load_one(id).await.map_err(internal)?.map(|row| Company { row }))
@@ -724,5 +729,143 @@ pub struct AuditEdge {
 #[derive(SimpleObject)]
 pub struct AuditConnection {
     pub edges: Vec<AuditEdge>,
+    pub page_info: PageInfo,
+}
+
+/// What a support ticket is about.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::ticket::Topic")]
+pub enum TicketTopic {
+    Billing,
+    TechnicalSupport,
+    Account,
+    NumbersAndPlans,
+    FeatureRequest,
+    Other,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::ticket::Status")]
+pub enum TicketStatus {
+    Open,
+    Closed,
+}
+
+/// A file attached to a ticket's message, as the message's event recorded it.
+#[derive(SimpleObject)]
+pub struct Attachment {
+    pub id: ID,
+    pub file_name: String,
+    pub content_type: String,
+    /// In bytes.
+    pub size: i64,
+    /// The SHA-256 of the file, lower-case hex: the downloaded bytes can be checked against it.
+    pub sha256: String,
+    /// Where to download it (with the same bearer token): `/attachments/<id>`.
+    pub url: String,
+}
+
+impl From<&ticket::AttachmentRef> for Attachment {
+    fn from(file: &ticket::AttachmentRef) -> Self {
+        Attachment {
+            id: ID(file.id.to_string()),
+            file_name: file.file_name.clone(),
+            content_type: file.content_type.clone(),
+            size: i64::try_from(file.size).unwrap_or(i64::MAX),
+            sha256: file.sha256.clone(),
+            url: format!("/attachments/{}", file.id),
+        }
+    }
+}
+
+/// One message of a ticket's conversation: the opening message or a comment.
+#[derive(SimpleObject)]
+pub struct TicketMessage {
+    pub body: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Who wrote it: the actor of the command that added it.
+    pub author: AuditActor,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Clone)]
+pub struct Ticket {
+    pub row: Arc<Row<ticket::State>>,
+}
+
+#[async_graphql::Object]
+impl Ticket {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    async fn company(&self, context: &Context<'_>) -> Result<Option<Company>> {
+        let Some(id) = self.row.state.company_id else { return Ok(None) };
+        company_by_id(context, id).await
+    }
+    /// The user it was opened for, if any.
+    async fn requester(&self, context: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = self.row.state.requester_id else { return Ok(None) };
+        user_by_id(context, id).await
+    }
+    async fn topic(&self) -> TicketTopic {
+        self.row.state.topic.into()
+    }
+    async fn status(&self) -> TicketStatus {
+        self.row.state.status().into()
+    }
+    /// The conversation, oldest first: the opening message, then every comment.
+    async fn messages(&self, context: &Context<'_>) -> Result<Vec<TicketMessage>> {
+        let loader = context.data::<DataLoader<TicketMessagesLoader>>()?;
+        let messages = loader.load_one(self.row.id).await.map_err(internal)?.unwrap_or_default();
+        Ok(messages
+            .iter()
+            .map(|message| TicketMessage {
+                body: message.body.clone(),
+                at: message.recorded_at,
+                author: AuditActor {
+                    kind: message.author.kind.into(),
+                    id: message.author.id.map(|id| ID(id.to_string())),
+                },
+                attachments: message.attachments.iter().map(Attachment::from).collect(),
+            })
+            .collect())
+    }
+    /// Messages after the opening one.
+    async fn comment_count(&self) -> i64 {
+        i64::from(self.row.state.comment_count)
+    }
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+    /// `null` while the ticket is open.
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        // A closed ticket takes no event after the one that closed it.
+        self.row.state.closed.then_some(self.row.updated_at)
+    }
+    /// What the ticket was closed with, if anything.
+    async fn resolution(&self) -> Option<&str> {
+        self.row.state.resolution.as_deref()
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+    /// The stream version: send it back as `If-Match` to change this ticket only if unchanged.
+    async fn version(&self) -> i64 {
+        self.row.version
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TicketEdge {
+    pub cursor: String,
+    pub node: Ticket,
+}
+
+#[derive(SimpleObject)]
+pub struct TicketConnection {
+    /// Tickets matching the filter, over all pages.
+    pub total_count: i64,
+    pub edges: Vec<TicketEdge>,
     pub page_info: PageInfo,
 }

@@ -6,6 +6,7 @@ use sqlx::Connection as _;
 use crate::helpers::{
     App, Backend, Company, USER_FIELDS, create_user, create_user_with, on_both_backends, register_company,
 };
+use crate::tickets::{TICKET_FIELDS, png, upload};
 
 on_both_backends!(restart_persistence, projections_rebuild);
 
@@ -87,6 +88,27 @@ async fn populate(app: &App) -> Company {
         json!({ "companyId": company.id, "usernamePolicy": { "minLength": 5 }, "passwordPolicy": { "requiredClasses": 3 } }),
     )
     .await;
+    // Tickets: one answered and closed, with files; one still open.
+    let screenshot = upload(app, png(), "image/png", "screenshot.png").await;
+    let log = upload(app, b"12:00 call dropped\n".to_vec(), "text/plain", "calls.log").await;
+    let question = app
+        .ok(
+            "OpenTicket",
+            json!({ "companyId": company.id, "requesterId": active, "topic": "TECHNICAL_SUPPORT",
+                    "message": "Calls drop after a minute", "attachments": [screenshot] }),
+        )
+        .await;
+    app.ok(
+        "CommentOnTicket",
+        json!({ "ticketId": question["id"], "message": "Log attached", "attachments": [log] }),
+    )
+    .await;
+    app.ok("CloseTicket", json!({ "ticketId": question["id"], "resolution": "Firmware updated" })).await;
+    app.ok(
+        "OpenTicket",
+        json!({ "companyId": company.id, "topic": "BILLING", "message": "Invoice copy please" }),
+    )
+    .await;
     company
 }
 
@@ -105,6 +127,8 @@ async fn read_everything(app: &App, company: &Company) -> Value {
                 createdAt updatedAt version
             }}
             companies {{ totalCount edges {{ cursor node {{ id name }} }} }}
+            tickets(companyId: $company) {{ totalCount edges {{ cursor node {{ {TICKET_FIELDS} }} }} }}
+            open: tickets(filter: {{ status: OPEN }}) {{ totalCount edges {{ node {{ id }} }} }}
         }}"
     );
     app.query(&query, json!({ "company": company.id })).await
@@ -118,6 +142,13 @@ async fn restart_persistence(mut app: App) {
     assert_eq!(before["groups"].as_array().map(Vec::len), Some(2), "Main Group and Night shift: {before:#}");
     assert_eq!(before["company"]["licenses"], json!({ "used": 3, "limit": 40 }), "{before:#}");
     assert_eq!(before["company"]["licenseHistory"].as_array().map(Vec::len), Some(7), "{before:#}");
+    assert_eq!(before["tickets"]["totalCount"], 2, "{before:#}");
+    assert_eq!(before["open"]["totalCount"], 1, "{before:#}");
+    assert_eq!(
+        before["tickets"]["edges"][0]["node"]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{before:#}"
+    );
     let audit_before = app.audit(json!(null)).await;
     let active = before["users"]["edges"][1]["node"].clone();
     assert_eq!(active["username"], "active.person");
@@ -162,7 +193,7 @@ async fn restart_persistence(mut app: App) {
 /// only a rebuild can bring them back.
 async fn wipe_read_models(app: &App) {
     const WIPE: &str = "delete from users; delete from roles; delete from companies; delete from groups; \
-                        delete from company_license_history;";
+                        delete from company_license_history; delete from tickets; delete from ticket_messages;";
     match app.database_url() {
         Some(url) => {
             let mut connection =
@@ -193,7 +224,7 @@ async fn projections_rebuild(mut app: App) {
         assert!(!output.status.success(), "the rebuild ran next to the server: {stderr}");
         assert!(stderr.contains("another portal process"), "{stderr}");
     }
-    let output = app.run_cli(&["projections", "rebuild", "--read-model", "tickets"]).await;
+    let output = app.run_cli(&["projections", "rebuild", "--read-model", "invoices"]).await;
     assert!(!output.status.success(), "an unknown read model is refused");
 
     app.stop().await;
@@ -201,13 +232,15 @@ async fn projections_rebuild(mut app: App) {
     let output = app.run_cli(&["projections", "rebuild"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "rebuild failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    for model in ["users", "roles", "companies", "groups"] {
+    for model in ["users", "roles", "companies", "groups", "tickets"] {
         let line = format!("rebuilt {model}: {events} events in ");
         assert!(stdout.contains(&line), "expected {line:?} in:\n{stdout}");
     }
     // One read model on its own, too.
-    let output = app.run_cli(&["projections", "rebuild", "--read-model", "users"]).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    for model in ["users", "tickets"] {
+        let output = app.run_cli(&["projections", "rebuild", "--read-model", model]).await;
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
 
     app.restart().await;
     let after = read_everything(&app, &company).await;

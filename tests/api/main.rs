@@ -11,3 +11,4 @@ mod graphql;
 mod lifecycle;
 mod people;
 mod tenancy;
+mod tickets;

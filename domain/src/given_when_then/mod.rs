@@ -15,6 +15,7 @@ mod profiles;
 mod roles;
 mod self_service;
 mod stored_json;
+mod tickets;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
