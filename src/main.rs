@@ -2,6 +2,7 @@
 //! GraphQL API together, and runs the operator's commands.
 
 mod bench;
+mod mailbox;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -73,6 +74,12 @@ struct ServeArgs {
     /// NATS server for event publishing (not available yet: the server refuses to start with it).
     #[arg(long, env = "PORTAL_NATS_URL")]
     nats_url: Option<String>,
+    /// How long invitation and password-reset tokens work, in minutes.
+    #[arg(long, env = "PORTAL_TOKEN_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=10080))]
+    token_ttl_minutes: u32,
+    /// How long a sign-in session lasts, in minutes.
+    #[arg(long, env = "PORTAL_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=43200))]
+    session_ttl_minutes: u32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -189,14 +196,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = store.database.clone();
     let log = database.event_log();
     let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
+    let _mailbox = mailbox::spawn(Arc::clone(&log), &args.store.data_dir);
 
-    let commands = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &token));
+    let settings = command_api::Settings {
+        token_ttl: chrono::TimeDelta::minutes(i64::from(args.token_ttl_minutes)),
+        session_ttl: chrono::TimeDelta::minutes(i64::from(args.session_ttl_minutes)),
+    };
+    let commands = Arc::new(CommandApi::with_settings(Arc::clone(&log), database.clone(), &token, settings));
     let authenticator = Arc::clone(&commands);
     let graphql = query_api::GraphqlState {
         schema: query_api::schema(database.clone(), Arc::clone(&log)),
         log: Arc::clone(&log),
         progress: projectors.progress.clone(),
-        authenticate: Arc::new(move |headers| authenticator.authenticate(headers).is_ok()),
+        authenticate: Arc::new(move |headers| {
+            let authenticator = Arc::clone(&authenticator);
+            Box::pin(async move {
+                match authenticator.authenticate(&headers).await {
+                    Ok(caller) if caller.actor.kind == domain::ActorKind::Operator => {
+                        query_api::Access::Granted
+                    }
+                    // Until per-company access control lands, a user's session reads nothing here.
+                    Ok(_) => query_api::Access::Forbidden(
+                        "GraphQL answers the operator only in this version; signed-in users cannot query yet"
+                            .to_owned(),
+                    ),
+                    Err(_) => query_api::Access::Unauthenticated,
+                }
+            })
+        }),
     };
     let app = Router::new()
         .merge(command_api::router(commands))
@@ -227,10 +254,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("portal listening on http://{address} ({backend})");
     std::io::stdout().flush()?;
     let (stopping, stopped) = tokio::sync::oneshot::channel();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(());
-    });
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping.send(());
+        });
     tokio::select! {
         served = server => served?,
         () = async {

@@ -68,7 +68,7 @@ async fn store(
     parameters: Result<Query<UploadParameters>, QueryRejection>,
     body: Body,
 ) -> Result<Uploaded, ApiError> {
-    let actor = api.authenticate(headers)?;
+    let actor = api.operator(headers).await?;
     let Query(parameters) =
         parameters.map_err(|rejection| ApiError::invalid_field("fileName", rejection.body_text()))?;
     let bytes = read_limited(headers, body).await?;
@@ -148,7 +148,7 @@ async fn download(
 }
 
 async fn fetch(api: &CommandApi, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
-    api.authenticate(headers)?;
+    api.operator(headers).await?;
     let not_found =
         || ApiError::NotFound { what: "attachment".to_owned(), field: "id".to_owned(), id: id.to_owned() };
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;

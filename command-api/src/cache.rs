@@ -102,8 +102,24 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
 }
 
 /// The caches of every aggregate kind.
+/// How long what the command API hands out lasts.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Invitation and password-reset tokens.
+    pub token_ttl: chrono::TimeDelta,
+    /// Sign-in sessions.
+    pub session_ttl: chrono::TimeDelta,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { token_ttl: chrono::TimeDelta::minutes(15), session_ttl: chrono::TimeDelta::hours(12) }
+    }
+}
+
 pub struct Aggregates {
     pub log: Arc<dyn EventLog>,
+    pub settings: Settings,
     /// The log's database, for the attachments stored beside it.
     pub database: Database,
     pub companies: Cache<domain::company::State, domain::company::Event>,
@@ -114,10 +130,11 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    pub fn new(log: Arc<dyn EventLog>, database: Database) -> Self {
+    pub fn new(log: Arc<dyn EventLog>, database: Database, settings: Settings) -> Self {
         use domain::{company, group, role, ticket, user};
         Aggregates {
             log,
+            settings,
             database,
             companies: Cache::new(company::CATEGORY, company::evolve),
             roles: Cache::new(role::CATEGORY, role::evolve),

@@ -6,6 +6,7 @@
 //! written at the version it was decided on, so a concurrent change to any of them fails the
 //! whole append and the command is decided again.
 
+mod credentials;
 mod tickets;
 
 use std::collections::BTreeMap;
@@ -18,10 +19,10 @@ use uuid::Uuid;
 use crate::cache::{Aggregates, Cache, Loaded};
 use crate::dto::{self, parse};
 use crate::error::ApiError;
-use crate::plan::{Decision, Plan, no_claims};
+use crate::plan::{Decision, Plan};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 34] = [
+pub const COMMAND_TYPES: [&str; 40] = [
     "RegisterCompany",
     "UpdateCompany",
     "SetLicenseLimit",
@@ -38,6 +39,12 @@ pub const COMMAND_TYPES: [&str; 34] = [
     "DeleteUser",
     "UpdateMyProfile",
     "UpdateMySettings",
+    "ActivateAccount",
+    "ResendInvitation",
+    "ResetPassword",
+    "SetPassword",
+    "ChangePassword",
+    "UnlockUser",
     "ChangeMobileNumber",
     "RequestOwnership",
     "ConfirmOwnership",
@@ -57,6 +64,13 @@ pub const COMMAND_TYPES: [&str; 34] = [
     "CommentOnTicket",
     "CloseTicket",
 ];
+
+/// Commands the API runs for its own endpoints (`/auth/…`), never reachable as
+/// `POST /commands/…`.
+pub const INTERNAL_COMMAND_TYPES: [&str; 3] = ["RecordLogin", "RequestPasswordReset", "RehashPassword"];
+
+/// Commands that need no bearer token: the token in their body proves who acts.
+pub const ANONYMOUS_COMMAND_TYPES: [&str; 1] = ["ActivateAccount"];
 
 /// Decides `command_type` with `body` against the current state of its aggregates.
 pub async fn decide(
@@ -214,6 +228,15 @@ pub async fn decide(
         }
         "DeleteGroup" => on.group(parse::<dto::GroupTarget>(body)?.group_id, group::Command::Delete).await,
         "OpenTicket" | "CommentOnTicket" | "CloseTicket" => tickets::decide(&on, command_type, body).await,
+        "ActivateAccount"
+        | "ResendInvitation"
+        | "ResetPassword"
+        | "SetPassword"
+        | "ChangePassword"
+        | "UnlockUser"
+        | "RecordLogin"
+        | "RequestPasswordReset"
+        | "RehashPassword" => credentials::decide(&on, command_type, body).await,
         other => Err(ApiError::UnknownCommand(other.to_owned())),
     }
 }
@@ -317,7 +340,7 @@ impl On<'_> {
         let events = company::decide(&loaded.state, command(&loaded.state)?, self.context)?;
         let target = target(&a.companies, company_id, &loaded);
         let mut plan = Plan::default();
-        plan.write(a, |a| &a.companies, company_id, loaded, events, no_claims);
+        plan.write(a, |a| &a.companies, company_id, loaded, events, company::Event::claims);
         Ok(plan.decision(target, Some(company_id)))
     }
 
@@ -366,7 +389,7 @@ impl On<'_> {
                     ] {
                         let company = a.companies.load(log, company_id).await?;
                         let events = company::decide(&company.state, command, self.context)?;
-                        plan.write(a, |a| &a.companies, company_id, company, events, no_claims);
+                        plan.write(a, |a| &a.companies, company_id, company, events, company::Event::claims);
                     }
                     if let Some(old) = before.role_id {
                         self.role_holder(&mut plan, old, role::Command::RemoveHolder(Holder::User(user_id)))
@@ -391,7 +414,7 @@ impl On<'_> {
                             company::Command::ReleaseSeat { user_id },
                             self.context,
                         )?;
-                        plan.write(a, |a| &a.companies, company_id, company, events, no_claims);
+                        plan.write(a, |a| &a.companies, company_id, company, events, company::Event::claims);
                     }
                     if let Some(role_id) = before.role_id {
                         self.role_holder(
@@ -598,9 +621,22 @@ async fn create_user(
     let events = user::decide(&user::State::default(), command, context)?;
     let seat = company::decide(&company.state, company::Command::TakeSeat { user_id }, context)?;
     let mut plan = Plan::default();
+    let created = events.iter().fold(user::State::default(), user::evolve);
+    let mut events = events;
+    events.extend(
+        credentials::first_credentials(
+            &a.settings,
+            &company.state,
+            &created,
+            body.password,
+            context,
+            &mut plan,
+        )
+        .await?,
+    );
     let target = (user_id, a.users.stream_id(user_id), 0, 0);
     plan.write(a, |a| &a.users, user_id, Loaded::default(), events, user::Event::claims);
-    plan.write(a, |a| &a.companies, body.company_id, company, seat, no_claims);
+    plan.write(a, |a| &a.companies, body.company_id, company, seat, company::Event::claims);
     if let Some((role_id, role)) = role {
         let events = role::decide(&role.state, role::Command::AddHolder(Holder::User(user_id)), context)?;
         plan.write(a, |a| &a.roles, role_id, role, events, role::Event::claims);
@@ -727,7 +763,7 @@ async fn register_company(
     )?;
     let mut plan = Plan::default();
     let target = (company_id, a.companies.stream_id(company_id), 0, 0);
-    plan.write(a, |a| &a.companies, company_id, Loaded::default(), company_events, no_claims);
+    plan.write(a, |a| &a.companies, company_id, Loaded::default(), company_events, company::Event::claims);
     plan.write(
         a,
         |a| &a.roles,

@@ -105,11 +105,17 @@ pub struct PasswordPolicyBody {
     pub max_length: Option<u32>,
     pub required_classes: Option<u32>,
     pub forbidden_characters: Option<String>,
+    /// Failed sign-ins in a row that lock the account.
+    pub max_failed_logins: Option<u32>,
+    /// How long the first lock lasts; each further one twice as long (at most a day).
+    pub lock_minutes: Option<u32>,
 }
 
 impl PasswordPolicyBody {
     pub fn over(self, current: &PasswordPolicy) -> PasswordPolicy {
         PasswordPolicy {
+            max_failed_logins: self.max_failed_logins.unwrap_or(current.max_failed_logins),
+            lock_minutes: self.lock_minutes.unwrap_or(current.lock_minutes),
             min_length: self.min_length.unwrap_or(current.min_length),
             max_length: self.max_length.unwrap_or(current.max_length),
             required_classes: self.required_classes.unwrap_or(current.required_classes),
@@ -145,6 +151,9 @@ pub struct CreateUser {
     #[serde(default)]
     pub admin: bool,
     pub portal_access: Option<bool>,
+    /// Telzio's "send credentials": the admin sets a first password, which the user must
+    /// change at their first sign-in. Without it, the user gets an invitation to set one.
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -386,4 +395,57 @@ pub struct RequestOwnership {
 pub struct OwnershipAnswer {
     pub user_id: Uuid,
     pub request_id: Uuid,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActivateAccount {
+    pub token: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetPassword {
+    pub user_id: Uuid,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePassword {
+    pub user_id: Option<Uuid>,
+    pub old_password: String,
+    pub new_password: String,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Login {
+    pub login: String,
+    pub password: String,
+}
+
+/// `POST /auth/password-reset`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordReset {
+    pub login: String,
+}
+
+/// Internal: a sign-in attempt, after the password was checked.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecordLogin {
+    pub user_id: Uuid,
+    pub password_ok: bool,
+}
+
+/// Internal: the same password hashed with today's parameters.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RehashPassword {
+    pub user_id: Uuid,
+    pub password_hash: String,
 }

@@ -19,6 +19,19 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 401 `login_failed`: the same for an unknown login and a wrong password.
+    #[error("the login or the password is not right")]
+    LoginFailed,
+    /// 403 `account_inactive`: the password is right, but the account may not sign in.
+    #[error("{0}")]
+    AccountInactive(String),
+    /// 429 `account_locked`, with `Retry-After`.
+    #[error("too many failed sign-ins: the account is locked; try again in {retry_after} seconds")]
+    Locked { retry_after: i64 },
+    /// 429 `rate_limited`, with `Retry-After`: too many sign-in attempts from one address or
+    /// for one login.
+    #[error("too many attempts; try again in {retry_after} seconds")]
+    RateLimited { retry_after: i64 },
     /// 403 `forbidden`: the caller may not act on this target.
     #[error("{0}")]
     Forbidden(String),
@@ -58,7 +71,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::AccountInactive(_) => StatusCode::FORBIDDEN,
+            ApiError::LoginFailed => StatusCode::UNAUTHORIZED,
+            ApiError::Locked { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnknownCommand(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::VersionConflict { .. } | ApiError::AlreadyTaken { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -75,6 +90,10 @@ impl ApiError {
             ApiError::InvalidHeader { .. } => "invalid_header",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::LoginFailed => "login_failed",
+            ApiError::AccountInactive(_) => "account_inactive",
+            ApiError::Locked { .. } => "account_locked",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::UnknownCommand(_) => "unknown_command",
             ApiError::NotFound { .. } => "not_found",
             ApiError::VersionConflict { .. } => "version_conflict",
@@ -99,6 +118,9 @@ impl ApiError {
             }
             ApiError::AlreadyTaken { field, value } => json!({ field.to_string(): value }),
             ApiError::PayloadTooLarge { limit } => json!({ "limitBytes": limit }),
+            ApiError::Locked { retry_after } | ApiError::RateLimited { retry_after } => {
+                json!({ "retryAfterSeconds": retry_after })
+            }
             ApiError::Refused { details: Some(details), .. } => details.clone(),
             _ => json!({}),
         }
@@ -116,7 +138,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code(), "message": self.to_string(), "details": self.details() } });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::Locked { retry_after } | ApiError::RateLimited { retry_after } = self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -178,6 +206,7 @@ fn taken(key: &str) -> ApiError {
         "extension" => "extension",
         "role-name" | "group-name" => "name",
         "mobile" => "mobile",
+        "main-phone" => "mainPhone",
         _ => "value",
     };
     // Keys unique within a company (`extension:<company>:<ext>`) carry the company first.

@@ -8,11 +8,13 @@
 //! Must not: write SQL, read read models, or decide business rules itself.
 
 mod attachments;
+mod auth;
 mod cache;
 pub mod commands;
 mod dto;
 mod error;
 mod plan;
+mod secrets;
 
 use std::sync::Arc;
 
@@ -24,13 +26,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
-use domain::{Actor, Context};
+use domain::{Actor, ActorKind, Context};
 use eventlog::{AppendError, AppendRequest, Database, EventLog, Idempotency, Metadata};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 pub use cache::Aggregates;
+pub use cache::Settings;
 pub use commands::COMMAND_TYPES;
+use commands::{ANONYMOUS_COMMAND_TYPES, INTERNAL_COMMAND_TYPES};
 pub use error::ApiError;
 pub use plan::Reply;
 
@@ -46,30 +50,86 @@ pub struct CommandApi {
     aggregates: Aggregates,
     operator_token_digest: [u8; 32],
     company_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Orders one user's sign-in attempts within this process (across processes, the
+    /// conditional append on the user's stream still counts every attempt once).
+    login_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Rate limits of the sign-in endpoints.
+    limits: auth::Limits,
 }
 
+/// Who is calling, as the bearer token says.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    /// A user whose password was set by an admin may only change it.
+    pub must_change_password: bool,
+}
+
+impl Caller {
+    /// No token: only commands whose body proves who acts (`ActivateAccount`).
+    fn anonymous() -> Self {
+        Caller { actor: Actor { kind: ActorKind::System, id: None }, must_change_password: false }
+    }
+}
+
+/// Commands a signed-in user may send until per-company access control lands: the ones that
+/// act on themselves.
+const SELF_SERVICE: [&str; 4] = ["UpdateMyProfile", "UpdateMySettings", "ChangePassword", "ActivateAccount"];
+
 impl CommandApi {
-    /// `database` is the log's own: it also keeps the uploaded attachments.
+    /// `database` is the log's own: it also keeps the uploaded attachments and the sessions.
     pub fn new(log: Arc<dyn EventLog>, database: Database, operator_token: &str) -> Self {
+        Self::with_settings(log, database, operator_token, Settings::default())
+    }
+
+    pub fn with_settings(
+        log: Arc<dyn EventLog>,
+        database: Database,
+        operator_token: &str,
+        settings: Settings,
+    ) -> Self {
+        let locks = || (0..COMPANY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect();
         CommandApi {
-            aggregates: Aggregates::new(log, database),
+            aggregates: Aggregates::new(log, database, settings),
             operator_token_digest: digest(operator_token.as_bytes()),
-            company_locks: (0..COMPANY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            company_locks: locks(),
+            login_locks: locks(),
+            limits: auth::Limits::new(),
         }
     }
 
-    /// Who the bearer token belongs to.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Actor, ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or(ApiError::Unauthorized)?;
+    /// Who the bearer token belongs to: the operator, or the user of a live session who may
+    /// still sign in (not suspended, locked, deactivated or deleted since, and no password
+    /// change since the session began).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
         // Comparing digests keeps the comparison's time independent of the token's prefix.
-        if digest(token.trim().as_bytes()) == self.operator_token_digest {
-            Ok(Actor::operator())
-        } else {
-            Err(ApiError::Unauthorized)
+        if digest(token.as_bytes()) == self.operator_token_digest {
+            return Ok(Caller { actor: Actor::operator(), must_change_password: false });
+        }
+        let now = Utc::now();
+        let session = eventlog::find_session(&self.aggregates.database, &secrets::token_hash(token))
+            .await?
+            .filter(|session| session.is_live_at(now))
+            .ok_or(ApiError::Unauthorized)?;
+        let user = self.aggregates.users.refresh(self.aggregates.log.as_ref(), session.user_id).await?.state;
+        let voided = user.sessions_valid_after.is_some_and(|after| session.created_at < after);
+        if voided || !user.may_sign_in_at(now) {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(Caller {
+            actor: Actor { kind: ActorKind::User, id: Some(session.user_id) },
+            must_change_password: user.must_change_password,
+        })
+    }
+
+    /// The operator, or 401/403: for what signed-in users may not reach yet (files, until
+    /// per-company access control lands).
+    pub async fn operator(&self, headers: &HeaderMap) -> Result<Actor, ApiError> {
+        let caller = self.authenticate(headers).await?;
+        match caller.actor.kind {
+            ActorKind::Operator => Ok(caller.actor),
+            _ => Err(ApiError::Forbidden("only the operator may use this yet".to_owned())),
         }
     }
 
@@ -81,7 +141,7 @@ impl CommandApi {
         body: serde_json::Value,
         request: RequestInfo,
     ) -> Result<Outcome, ApiError> {
-        if !COMMAND_TYPES.contains(&command_type) {
+        if !COMMAND_TYPES.contains(&command_type) && !INTERNAL_COMMAND_TYPES.contains(&command_type) {
             return Err(ApiError::UnknownCommand(command_type.to_owned()));
         }
         let idempotency = request.idempotency_key.as_ref().map(|key| Idempotency {
@@ -132,13 +192,14 @@ impl CommandApi {
                 claims: decision.claims,
                 metadata: Metadata {
                     company_id: decision.company_id,
-                    actor: request.actor.clone(),
+                    actor: decision.actor.clone().unwrap_or_else(|| request.actor.clone()),
                     correlation_id: request.correlation_id,
                     causation_id: None,
                     request_id: Some(request.request_id.clone()),
                     recorded_at: context.now,
                 },
                 idempotency: idempotency.clone(),
+                notifications: decision.notifications,
             };
             match log.append(append).await {
                 Ok(appended) => {
@@ -196,6 +257,11 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// A request with fresh ids made by the portal itself (its `/auth` endpoints).
+    pub fn system() -> Self {
+        RequestInfo { actor: Actor { kind: ActorKind::System, id: None }, ..RequestInfo::operator() }
+    }
+
     /// A request with fresh ids, as the operator: for in-process callers.
     pub fn operator() -> Self {
         let id = Uuid::now_v7();
@@ -221,6 +287,7 @@ pub fn router(api: Arc<CommandApi>) -> Router {
         .route("/commands/{command_type}", post(post_command))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(attachments::routes())
+        .merge(auth::routes())
         .with_state(api)
 }
 
@@ -259,10 +326,16 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
     request_id: &str,
 ) -> Result<Outcome, ApiError> {
-    let actor = api.authenticate(headers)?;
+    let caller = match api.authenticate(headers).await {
+        Ok(caller) => caller,
+        Err(ApiError::Unauthorized) if ANONYMOUS_COMMAND_TYPES.contains(&command_type) => Caller::anonymous(),
+        Err(error) => return Err(error),
+    };
     if !COMMAND_TYPES.contains(&command_type) {
         return Err(ApiError::UnknownCommand(command_type.to_owned()));
     }
+    permit(&caller, command_type)?;
+    let actor = caller.actor;
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
         _ => ApiError::MalformedJson(rejection.body_text()),
@@ -286,6 +359,33 @@ async fn handle(
     tokio::spawn(async move { api.execute(&command_type, body, request).await })
         .await
         .map_err(|_| ApiError::Internal)?
+}
+
+/// What a caller may send. The operator: everything. A signed-in user: only what acts on
+/// themselves, and only `ChangePassword` while an admin-set password waits to be changed.
+fn permit(caller: &Caller, command_type: &str) -> Result<(), ApiError> {
+    match caller.actor.kind {
+        ActorKind::Operator => Ok(()),
+        ActorKind::User if caller.must_change_password && command_type != "ChangePassword" => {
+            Err(ApiError::Forbidden(
+                "the password an administrator set must be changed first (ChangePassword)".to_owned(),
+            ))
+        }
+        ActorKind::User if SELF_SERVICE.contains(&command_type) => Ok(()),
+        ActorKind::User => Err(ApiError::Forbidden(format!("a user may not send {command_type}"))),
+        ActorKind::System if ANONYMOUS_COMMAND_TYPES.contains(&command_type) => Ok(()),
+        ActorKind::System => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The bearer token of a request, trimmed.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
 }
 
 /// The client's `X-Request-Id` when it is sensible, or a new one.

@@ -22,6 +22,11 @@ pub struct Decision {
     pub writes: Vec<StreamWrite>,
     pub claims: Vec<ClaimRequest>,
     pub company_id: Option<Uuid>,
+    /// Messages to send once the append commits.
+    pub notifications: Vec<eventlog::Notification>,
+    /// Who the events name as their actor, when it is not the caller: the user a token or a
+    /// sign-in proves.
+    pub actor: Option<domain::Actor>,
     /// Brings the caches up to date once the append is accepted.
     pub remember: Remember,
 }
@@ -32,6 +37,7 @@ pub struct Decision {
 pub struct Plan {
     writes: Vec<StreamWrite>,
     claims: Vec<ClaimRequest>,
+    notifications: Vec<eventlog::Notification>,
     remember: Vec<Remember>,
 }
 
@@ -73,6 +79,11 @@ impl Plan {
         }));
     }
 
+    /// Sends `notification` if, and only if, the append commits.
+    pub fn notify(&mut self, notification: eventlog::Notification) {
+        self.notifications.push(notification);
+    }
+
     /// The decision for a command on `target` (its id, stream, version and position before).
     pub fn decision(self, target: (Uuid, String, i64, i64), company_id: Option<Uuid>) -> Decision {
         let (target_id, target_stream, version, position) = target;
@@ -85,6 +96,8 @@ impl Plan {
             writes: self.writes,
             claims: self.claims,
             company_id,
+            notifications: self.notifications,
+            actor: None,
             remember: Box::new(move |aggregates, appended| {
                 for remember in remember {
                     remember(aggregates, appended);

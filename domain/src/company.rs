@@ -120,7 +120,24 @@ pub enum Event {
     },
 }
 
+/// A main phone number belongs to one company: with an extension, it is a sign-in (TeleGo).
+pub fn main_phone_claim(main_phone: &str) -> String {
+    format!("main-phone:{main_phone}")
+}
+
 impl Event {
+    /// Claims this event takes or frees, given the state before it.
+    pub fn claims(&self, before: &State) -> Vec<crate::ClaimChange> {
+        use crate::ClaimChange::{Acquire, Release};
+        match self {
+            Event::CompanyRegistered { main_phone, .. } => vec![Acquire(main_phone_claim(main_phone))],
+            Event::CompanyUpdated { main_phone: Some(main_phone), .. } => {
+                vec![Release(main_phone_claim(&before.main_phone)), Acquire(main_phone_claim(main_phone))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Event::CompanyRegistered { .. } => "CompanyRegistered",

@@ -9,6 +9,8 @@ use crate::validate::Problems;
 pub const USERNAME_MAX: u32 = 128;
 /// Longest password any policy may allow.
 pub const PASSWORD_MAX: u32 = 1024;
+/// Longest a lock lasts, in minutes (a day).
+pub const MAX_LOCK_MINUTES: u32 = 24 * 60;
 
 /// What a username must look like. Letters and digits are always allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +74,12 @@ impl UsernamePolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordPolicy {
+    /// Failed sign-ins in a row that lock the account.
+    #[serde(default = "default_max_failed_logins")]
+    pub max_failed_logins: u32,
+    /// How long the first lock lasts; each further lock lasts twice as long (at most a day).
+    #[serde(default = "default_lock_minutes")]
+    pub lock_minutes: u32,
     pub min_length: u32,
     pub max_length: u32,
     /// How many of the four classes (uppercase, lowercase, digits, symbols) must appear.
@@ -80,9 +88,19 @@ pub struct PasswordPolicy {
     pub forbidden_characters: String,
 }
 
+fn default_max_failed_logins() -> u32 {
+    5
+}
+
+fn default_lock_minutes() -> u32 {
+    15
+}
+
 impl Default for PasswordPolicy {
     fn default() -> Self {
         PasswordPolicy {
+            max_failed_logins: default_max_failed_logins(),
+            lock_minutes: default_lock_minutes(),
             min_length: 8,
             max_length: 128,
             required_classes: 2,
@@ -102,6 +120,12 @@ impl PasswordPolicy {
         }
         if self.required_classes > 4 {
             problems.add(&format!("{field}.requiredClasses"), "must be 0 to 4");
+        }
+        if !(1..=100).contains(&self.max_failed_logins) {
+            problems.add(&format!("{field}.maxFailedLogins"), "must be 1 to 100");
+        }
+        if !(1..=MAX_LOCK_MINUTES).contains(&self.lock_minutes) {
+            problems.add(&format!("{field}.lockMinutes"), format!("must be 1 to {MAX_LOCK_MINUTES}"));
         }
         check_symbols(problems, &format!("{field}.forbiddenCharacters"), &self.forbidden_characters, false);
     }
@@ -133,6 +157,14 @@ impl PasswordPolicy {
                 ),
             );
         }
+    }
+}
+
+impl PasswordPolicy {
+    /// How long the lock after `earlier_locks` previous ones lasts: doubling, at most a day.
+    pub fn lock_duration(&self, earlier_locks: u32) -> chrono::TimeDelta {
+        let minutes = u64::from(self.lock_minutes).saturating_mul(1u64 << earlier_locks.min(16));
+        chrono::TimeDelta::minutes(minutes.min(u64::from(MAX_LOCK_MINUTES)) as i64)
     }
 }
 
@@ -215,6 +247,7 @@ mod tests {
             max_length: 20,
             required_classes: 3,
             forbidden_characters: "\"',".to_owned(),
+            ..PasswordPolicy::default()
         };
         assert!(password_problems(&telemessage, "Secret123").is_empty());
         assert!(password_problems(&telemessage, "secret12!").is_empty());
@@ -237,6 +270,8 @@ mod tests {
         }
         .check_itself(&mut problems, "usernamePolicy");
         PasswordPolicy {
+            max_failed_logins: 0,
+            lock_minutes: 0,
             min_length: 4,
             max_length: 2,
             required_classes: 5,
@@ -252,7 +287,61 @@ mod tests {
                 "passwordPolicy.minLength",
                 "passwordPolicy.maxLength",
                 "passwordPolicy.requiredClasses",
+                "passwordPolicy.maxFailedLogins",
+                "passwordPolicy.lockMinutes",
             ]
         );
+    }
+
+    fn policy_problems(policy: &PasswordPolicy) -> Vec<(String, String)> {
+        let mut problems = Problems::default();
+        policy.check_itself(&mut problems, "passwordPolicy");
+        problems.fields().into_iter().map(str::to_owned).zip(problems.messages()).collect()
+    }
+
+    #[test]
+    fn the_lockout_settings_have_bounds() {
+        let default = PasswordPolicy::default();
+        assert_eq!((default.max_failed_logins, default.lock_minutes), (5, 15));
+        assert!(policy_problems(&default).is_empty());
+        let at_the_bounds = [(1, 1), (100, MAX_LOCK_MINUTES)];
+        for (max_failed_logins, lock_minutes) in at_the_bounds {
+            let policy = PasswordPolicy { max_failed_logins, lock_minutes, ..PasswordPolicy::default() };
+            assert!(policy_problems(&policy).is_empty(), "{max_failed_logins} failures, {lock_minutes} min");
+        }
+        for (max_failed_logins, lock_minutes) in [(0, 0), (101, MAX_LOCK_MINUTES + 1)] {
+            let policy = PasswordPolicy { max_failed_logins, lock_minutes, ..PasswordPolicy::default() };
+            assert_eq!(
+                policy_problems(&policy),
+                [
+                    ("passwordPolicy.maxFailedLogins".to_owned(), "must be 1 to 100".to_owned()),
+                    ("passwordPolicy.lockMinutes".to_owned(), "must be 1 to 1440".to_owned()),
+                ],
+                "{max_failed_logins} failures, {lock_minutes} min"
+            );
+        }
+    }
+
+    #[test]
+    fn each_lock_lasts_twice_as_long_as_the_one_before_and_at_most_a_day() {
+        let minutes =
+            |policy: &PasswordPolicy, earlier_locks| policy.lock_duration(earlier_locks).num_minutes();
+        let default = PasswordPolicy::default();
+        assert_eq!(
+            (0..9).map(|earlier| minutes(&default, earlier)).collect::<Vec<_>>(),
+            [15, 30, 60, 120, 240, 480, 960, 1440, 1440]
+        );
+        assert_eq!(minutes(&default, 16), 1440);
+        assert_eq!(minutes(&default, u32::MAX), 1440, "a huge count neither overflows nor panics");
+
+        let one_minute = PasswordPolicy { lock_minutes: 1, ..PasswordPolicy::default() };
+        assert_eq!(minutes(&one_minute, 10), 1024);
+        assert_eq!(minutes(&one_minute, 11), 1440);
+        assert_eq!(minutes(&one_minute, 40), 1440);
+
+        let a_day = PasswordPolicy { lock_minutes: MAX_LOCK_MINUTES, ..PasswordPolicy::default() };
+        assert_eq!(minutes(&a_day, 0), 1440, "the longest first lock is a day");
+        assert_eq!(minutes(&a_day, 1), 1440);
+        assert_eq!(default.lock_duration(0), chrono::TimeDelta::minutes(15));
     }
 }

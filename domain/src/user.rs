@@ -24,7 +24,10 @@ use crate::permissions::{Level, Module, PermissionSet};
 use crate::validate::Problems;
 use crate::{ClaimChange, Context, DomainError, company, group, role};
 
+mod credentials;
 mod ownership;
+
+pub use credentials::invalid_token;
 mod self_service;
 
 pub const CATEGORY: &str = "user";
@@ -195,6 +198,70 @@ pub enum Command {
     DeclineOwnership {
         request_id: Uuid,
     },
+    /// Sends a (new) single-use token; the previous one stops working. The caller keeps the
+    /// plain token for the message and passes its hash.
+    IssueToken {
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+        purpose: TokenPurpose,
+    },
+    /// Redeems the pending token with a new password, hashed by the caller after the policy
+    /// check (`ActivateAccount`).
+    RedeemToken {
+        token_hash: String,
+        password_hash: String,
+    },
+    /// An admin sets the password (Telzio's "send credentials"); the user must change it.
+    SetPassword {
+        password_hash: String,
+    },
+    /// The user changes their password; `old_password_ok` is the caller's verification.
+    ChangePassword {
+        old_password_ok: bool,
+        password_hash: String,
+    },
+    /// A sign-in attempt; `password_ok` is the caller's verification of the password.
+    RecordLogin {
+        password_ok: bool,
+        policy: crate::policy::PasswordPolicy,
+    },
+    Unlock,
+    /// The same password, hashed again with today's parameters after a sign-in.
+    Rehash {
+        password_hash: String,
+    },
+}
+
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TokenPurpose {
+    /// The invitation sent when the user is created (or sent again).
+    Activation,
+    /// A new password for a forgotten one, or after an admin's reset.
+    PasswordReset,
+}
+
+/// How a password came to be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PasswordSource {
+    /// Through an invitation or reset token.
+    Token,
+    /// By an admin; the user must change it at the next sign-in.
+    Admin,
+    /// By the user, knowing the old one.
+    User,
+}
+
+/// A token waiting to be redeemed; only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingToken {
+    #[serde(skip)]
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub purpose: TokenPurpose,
 }
 
 /// Settings to change: `Some(None)` removes a setting.
@@ -399,6 +466,37 @@ pub enum Event {
     OwnershipDeclined {
         request_id: Uuid,
     },
+    /// `tokenHash` is a SHA-256 of the token: the token itself is only in the message.
+    #[serde(rename_all = "camelCase")]
+    TokenIssued {
+        token_hash: String,
+        expires_at: DateTime<Utc>,
+        purpose: TokenPurpose,
+    },
+    /// `passwordHash` is an argon2id PHC string; the password itself is never stored.
+    #[serde(rename_all = "camelCase")]
+    PasswordSet {
+        password_hash: String,
+        source: PasswordSource,
+        must_change: bool,
+        /// Sessions started before this instant end.
+        at: DateTime<Utc>,
+    },
+    LoginSucceeded {
+        at: DateTime<Utc>,
+    },
+    /// `failures` in a row so far.
+    LoginFailed {
+        failures: u32,
+    },
+    UserLocked {
+        until: DateTime<Utc>,
+    },
+    UserUnlocked {},
+    #[serde(rename_all = "camelCase")]
+    PasswordRehashed {
+        password_hash: String,
+    },
 }
 
 fn yes() -> bool {
@@ -431,6 +529,13 @@ impl Event {
             Event::OwnershipRequested { .. } => "OwnershipRequested",
             Event::OwnershipConfirmed { .. } => "OwnershipConfirmed",
             Event::OwnershipDeclined { .. } => "OwnershipDeclined",
+            Event::TokenIssued { .. } => "TokenIssued",
+            Event::PasswordSet { .. } => "PasswordSet",
+            Event::LoginSucceeded { .. } => "LoginSucceeded",
+            Event::LoginFailed { .. } => "LoginFailed",
+            Event::UserLocked { .. } => "UserLocked",
+            Event::UserUnlocked {} => "UserUnlocked",
+            Event::PasswordRehashed { .. } => "PasswordRehashed",
         }
     }
 
@@ -573,12 +678,26 @@ impl Event {
                 }
                 changes.push(ClaimChange::Acquire(mobile_claim(mobile)));
             }
+            Event::TokenIssued { token_hash, .. } => {
+                if let Some(pending) = &before.pending_token {
+                    changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
+                }
+                changes.push(ClaimChange::Acquire(token_claim(token_hash)));
+            }
+            Event::PasswordSet { .. } => {
+                if let Some(pending) = &before.pending_token {
+                    changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
+                }
+            }
             Event::OwnershipConfirmed { from_company_id, .. } => {
                 if let Some(extension) = before.get(Field::Extension) {
                     changes.push(ClaimChange::Release(extension_claim(*from_company_id, extension)));
                 }
             }
             Event::UserDeleted {} => {
+                if let Some(pending) = &before.pending_token {
+                    changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
+                }
                 let suspended =
                     before.previous_mobiles.iter().filter(|m| m.status == PreviousNumber::Suspended);
                 for number in
@@ -602,6 +721,11 @@ crate::stored_event!(Event);
 
 pub fn username_claim(username: &str) -> String {
     format!("username:{}", username.to_lowercase())
+}
+
+/// A pending token (by its hash) leads to its user: `ActivateAccount` names no user.
+pub fn token_claim(token_hash: &str) -> String {
+    format!("token:{token_hash}")
 }
 
 /// A mobile number belongs to one user at a time (it receives their sign-in codes).
@@ -646,6 +770,20 @@ pub struct State {
     /// Mobile numbers the user had before, oldest first.
     pub previous_mobiles: Vec<PreviousMobile>,
     pub ownership_request: Option<OwnershipRequest>,
+    /// Set once the user has a password (through their invitation, or from an admin).
+    pub activated: bool,
+    /// The argon2id hash; kept out of the read models.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub pending_token: Option<PendingToken>,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Locks so far: each lasts twice as long as the one before.
+    pub lockouts: u32,
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// Sessions started before this instant are void (the password changed).
+    pub sessions_valid_after: Option<DateTime<Utc>>,
 }
 
 impl Default for State {
@@ -674,6 +812,15 @@ impl Default for State {
             settings: BTreeMap::new(),
             previous_mobiles: Vec::new(),
             ownership_request: None,
+            activated: false,
+            password_hash: None,
+            must_change_password: false,
+            pending_token: None,
+            failed_logins: 0,
+            locked_until: None,
+            lockouts: 0,
+            last_login_at: None,
+            sessions_valid_after: None,
         }
     }
 }
@@ -711,6 +858,19 @@ impl State {
             Field::LastName => Some(&self.last_name),
             _ => self.get(field),
         }
+    }
+
+    /// Locked at this moment (a lock whose end has passed no longer counts).
+    pub fn is_locked_at(&self, now: DateTime<Utc>) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+
+    /// May sign in and act at `now`: active, with portal access, a password, and not locked.
+    pub fn may_sign_in_at(&self, now: DateTime<Utc>) -> bool {
+        self.status_at(now) == Status::Active
+            && self.portal_access
+            && self.activated
+            && !self.is_locked_at(now)
     }
 
     /// A suspension with an end lifts by itself once that instant has passed.
@@ -802,6 +962,32 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
             ownership::decide_confirm(state, request_id, &company)?
         }
         Command::DeclineOwnership { request_id } => ownership::decide_decline(state, request_id)?,
+        Command::IssueToken { token_hash, expires_at, purpose } => {
+            credentials::decide_issue(state, token_hash, expires_at, purpose, context)?
+        }
+        Command::RedeemToken { token_hash, password_hash } => {
+            credentials::decide_redeem(state, &token_hash, password_hash, context)?
+        }
+        Command::SetPassword { password_hash } => vec![Event::PasswordSet {
+            password_hash,
+            source: PasswordSource::Admin,
+            must_change: true,
+            at: context.now,
+        }],
+        Command::ChangePassword { old_password_ok, password_hash } => {
+            credentials::decide_change(state, old_password_ok, password_hash, context)?
+        }
+        Command::RecordLogin { password_ok, policy } => {
+            credentials::decide_login(state, password_ok, &policy, context)?
+        }
+        Command::Unlock if state.is_locked_at(context.now) || state.failed_logins > 0 => {
+            vec![Event::UserUnlocked {}]
+        }
+        Command::Unlock => Vec::new(),
+        Command::Rehash { password_hash } if state.password_hash.is_some() => {
+            vec![Event::PasswordRehashed { password_hash }]
+        }
+        Command::Rehash { .. } => Vec::new(),
     };
     Ok(events)
 }
@@ -1010,6 +1196,40 @@ pub fn evolve(mut state: State, event: &Event) -> State {
             state.ownership_request = None;
         }
         Event::OwnershipDeclined { .. } => state.ownership_request = None,
+        Event::TokenIssued { token_hash, expires_at, purpose } => {
+            state.pending_token = Some(PendingToken {
+                token_hash: token_hash.clone(),
+                expires_at: *expires_at,
+                purpose: *purpose,
+            });
+        }
+        Event::PasswordSet { password_hash, must_change, at, .. } => {
+            state.password_hash = Some(password_hash.clone());
+            state.must_change_password = *must_change;
+            state.pending_token = None;
+            state.activated = true;
+            state.failed_logins = 0;
+            state.locked_until = None;
+            state.sessions_valid_after = Some(*at);
+        }
+        Event::LoginSucceeded { at } => {
+            state.last_login_at = Some(*at);
+            state.failed_logins = 0;
+            // Locks grow while the wrong passwords go on; a good sign-in starts again.
+            state.lockouts = 0;
+        }
+        Event::LoginFailed { failures } => state.failed_logins = *failures,
+        Event::UserLocked { until } => {
+            state.locked_until = Some(*until);
+            state.lockouts += 1;
+            // Once the lock ends, the policy's number of attempts again before the next one.
+            state.failed_logins = 0;
+        }
+        Event::UserUnlocked {} => {
+            state.locked_until = None;
+            state.failed_logins = 0;
+        }
+        Event::PasswordRehashed { password_hash } => state.password_hash = Some(password_hash.clone()),
     }
     state
 }

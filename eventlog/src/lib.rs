@@ -9,21 +9,25 @@
 //! - a claim key has at most one owner; taking a taken key fails with [`AppendError::ClaimTaken`];
 //! - [`EventLog::read_all`] returns events in one total order (the [`Checkpoint`] order) and never
 //!   skips an event, even one whose transaction commits after a later one;
-//! - stored events are never updated or deleted (the database refuses it).
+//! - stored events are never updated or deleted (the database refuses it);
+//! - the notifications of an append are in the outbox if and only if its events are stored.
 //!
 //! Beside the log, the same database keeps the files uploaded for support tickets
 //! ([`put_attachment`], [`get_attachment`]): written once, never changed.
 
 mod attachments;
 mod database;
+mod outbox;
 mod postgres;
 mod row;
+mod sessions;
 mod sqlite;
 mod types;
 
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use database::{Backend, Database};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
+pub use sessions::{Session, create_session, find_session, revoke_session};
 pub use sqlite::SqliteEventLog;
 pub use types::*;
 
@@ -53,6 +57,12 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The stream that holds a uniqueness claim (`username:alice` → `user-<id>`), if any.
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Notifications in the outbox, oldest first.
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError>;
+
+    /// Records a delivery attempt: `Ok` marks the notification delivered, `Err` counts a failure.
+    async fn outbox_attempted(&self, id: uuid::Uuid, outcome: Result<(), String>) -> Result<(), StoreError>;
 
     /// Events matching an audit filter, in checkpoint order, after `query.after`.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError>;

@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, RecordedEvent,
-    StoreError, StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, OutboxQuery,
+    RecordedEvent, StoreError, StoredNotification, StoredReply,
 };
 
 const WRITERS: usize = 2;
@@ -377,6 +377,37 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
     let positions: HashMap<Uuid, i64> =
         if columns.stream_id.is_empty() { HashMap::new() } else { columns.insert(&mut transaction).await? };
 
+    // 4b. The outbox: the notifications of every accepted request.
+    let notifications: Vec<&crate::Notification> =
+        accepted.iter().flat_map(|&index| &jobs[index].request.notifications).collect();
+    if !notifications.is_empty() {
+        let columns: Vec<crate::outbox::Columns> =
+            notifications.iter().map(|n| crate::outbox::Columns::of(n)).collect();
+        let created_at: Vec<DateTime<Utc>> = accepted
+            .iter()
+            .flat_map(|&index| {
+                let request = &jobs[index].request;
+                request.notifications.iter().map(|_| request.metadata.recorded_at)
+            })
+            .collect();
+        sqlx::query(
+            "insert into outbox (id, channel, recipient, template, body, secret_kind, secret, company_id, created_at) \
+             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+             $8::uuid[], $9::timestamptz[])",
+        )
+        .bind(columns.iter().map(|c| c.id).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.channel).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.recipient).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.template).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.body).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.secret_kind).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.secret).collect::<Vec<_>>())
+        .bind(columns.iter().map(|c| c.company_id).collect::<Vec<_>>())
+        .bind(&created_at)
+        .execute(&mut *transaction)
+        .await?;
+    }
+
     // 5. Claims released by accepted requests (after acquisitions: a request that frees a value
     //    and one that takes it in the same batch are decided as if the taker came first).
     let (mut release_keys, mut release_owners) = (Vec::new(), Vec::new());
@@ -561,6 +592,7 @@ fn is_simple(job: &Job) -> bool {
     let request = &job.request;
     request.claims.is_empty()
         && request.idempotency.is_none()
+        && request.notifications.is_empty()
         && request.writes.len() == 1
         && request
             .writes
@@ -789,6 +821,30 @@ impl EventLog for PostgresEventLog {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
+    }
+
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError> {
+        let mut builder = QueryBuilder::<Postgres>::new(crate::outbox::COLUMNS);
+        builder.push(" where true");
+        crate::outbox::push_query(&mut builder, query);
+        let rows: Vec<crate::outbox::OutboxRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+        crate::outbox::decode(rows)
+    }
+
+    async fn outbox_attempted(&self, id: Uuid, outcome: Result<(), String>) -> Result<(), StoreError> {
+        let (delivered_at, error) = match outcome {
+            Ok(()) => (Some(chrono::Utc::now()), None),
+            Err(error) => (None, Some(error)),
+        };
+        sqlx::query(
+            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3 where id = $1",
+        )
+        .bind(id)
+        .bind(delivered_at)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {

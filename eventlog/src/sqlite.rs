@@ -10,9 +10,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
-    StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, OutboxQuery, RecordedEvent,
+    StoreError, StoredNotification, StoredReply,
 };
+use uuid::Uuid;
 
 const MAX_BATCH: usize = 256;
 
@@ -20,6 +21,8 @@ type Job = (AppendRequest, oneshot::Sender<Result<Appended, AppendError>>);
 
 pub struct SqliteEventLog {
     read: SqlitePool,
+    /// The single write connection's pool, for the outbox's delivery marks.
+    write: SqlitePool,
     jobs: mpsc::Sender<Job>,
     head: watch::Receiver<i64>,
 }
@@ -32,8 +35,8 @@ impl SqliteEventLog {
     pub fn start(read: SqlitePool, write: SqlitePool) -> Self {
         let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
         let (head_sender, head) = watch::channel(0);
-        tokio::spawn(writer(write, receiver, head_sender));
-        SqliteEventLog { read, jobs, head }
+        tokio::spawn(writer(write.clone(), receiver, head_sender));
+        SqliteEventLog { read, write, jobs, head }
     }
 }
 
@@ -162,6 +165,21 @@ async fn append_one(
             positions.push(position);
         }
     }
+    for notification in &request.notifications {
+        let columns = crate::outbox::Columns::of(notification);
+        sqlx::query(crate::outbox::INSERT_ONE)
+            .bind(columns.id)
+            .bind(columns.channel)
+            .bind(columns.recipient)
+            .bind(columns.template)
+            .bind(columns.body)
+            .bind(columns.secret_kind)
+            .bind(columns.secret)
+            .bind(columns.company_id)
+            .bind(metadata.recorded_at)
+            .execute(&mut *connection)
+            .await?;
+    }
     let appended = request.accepted(&positions, &versions_before);
     if let Some(idempotency) = &request.idempotency {
         sqlx::query("update idempotency_keys set reply = $3 where scope = $1 and key = $2")
@@ -230,6 +248,30 @@ impl EventLog for SqliteEventLog {
                 .fetch_optional(&self.read)
                 .await?;
         Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
+    }
+
+    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError> {
+        let mut builder = QueryBuilder::<Sqlite>::new(crate::outbox::COLUMNS);
+        builder.push(" where true");
+        crate::outbox::push_query(&mut builder, query);
+        let rows: Vec<crate::outbox::OutboxRow> = builder.build_query_as().fetch_all(&self.read).await?;
+        crate::outbox::decode(rows)
+    }
+
+    async fn outbox_attempted(&self, id: Uuid, outcome: Result<(), String>) -> Result<(), StoreError> {
+        let (delivered_at, error) = match outcome {
+            Ok(()) => (Some(chrono::Utc::now()), None),
+            Err(error) => (None, Some(error)),
+        };
+        sqlx::query(
+            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3 where id = $1",
+        )
+        .bind(id)
+        .bind(delivered_at)
+        .bind(error)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {

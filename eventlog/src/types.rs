@@ -91,6 +91,79 @@ pub struct AppendRequest {
     pub claims: Vec<ClaimRequest>,
     pub metadata: Metadata,
     pub idempotency: Option<Idempotency>,
+    /// Messages to send once the append commits (the outbox): none is lost, and none is sent
+    /// for a refused request.
+    pub notifications: Vec<Notification>,
+}
+
+/// How a notification reaches its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "EMAIL",
+            Channel::Sms => "SMS",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "EMAIL" => Some(Channel::Email),
+            "SMS" => Some(Channel::Sms),
+            _ => None,
+        }
+    }
+}
+
+/// What a notification carries that must never enter the event log or the logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Secret {
+    /// A single-use token (an invitation, a password reset).
+    Token(String),
+    /// A one-time PIN (a second factor).
+    Pin(String),
+}
+
+/// A message for a person, written to the outbox in the same transaction as the events of the
+/// command that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: Uuid,
+    pub channel: Channel,
+    /// An email address or an E.164 number.
+    pub recipient: String,
+    /// What kind of message (`invitation`, `password_reset`, `sms_pin`, …).
+    pub template: String,
+    pub body: String,
+    pub secret: Option<Secret>,
+    pub company_id: Option<Uuid>,
+}
+
+/// A notification as the outbox keeps it, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredNotification {
+    pub notification: Notification,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+/// Narrows an outbox listing.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxQuery {
+    pub recipient: Option<String>,
+    pub template: Option<String>,
+    /// Only undelivered ones.
+    pub pending: bool,
+    pub limit: i64,
 }
 
 impl AppendRequest {

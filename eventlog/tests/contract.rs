@@ -7,8 +7,8 @@ use chrono::Utc;
 use domain::{Actor, ClaimChange};
 use eventlog::testing::{self, TestDatabase};
 use eventlog::{
-    AppendError, AppendRequest, Checkpoint, ClaimRequest, Database, EventLog, ExpectedVersion, Idempotency,
-    Metadata, NewEvent, StreamWrite,
+    AppendError, AppendRequest, Channel, Checkpoint, ClaimRequest, Database, EventLog, ExpectedVersion,
+    Idempotency, Metadata, NewEvent, Notification, OutboxQuery, Secret, StreamWrite,
 };
 use uuid::Uuid;
 
@@ -38,6 +38,7 @@ fn write(stream_id: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> A
         claims: Vec::new(),
         metadata: metadata(),
         idempotency: None,
+        notifications: Vec::new(),
     }
 }
 
@@ -94,7 +95,63 @@ eventlog::on_every_backend!(
     an_idempotency_key_is_accepted_once_and_keeps_its_reply,
     one_request_writes_several_streams_atomically,
     the_database_refuses_to_change_or_remove_stored_events,
+    notifications_are_kept_exactly_when_their_events_are,
 );
+
+fn notification(recipient: &str, secret: Option<Secret>) -> Notification {
+    Notification {
+        id: Uuid::now_v7(),
+        channel: Channel::Email,
+        recipient: recipient.to_owned(),
+        template: "invitation".to_owned(),
+        body: "Welcome".to_owned(),
+        secret,
+        company_id: Some(Uuid::now_v7()),
+    }
+}
+
+/// The outbox is part of the append: a refused request leaves no notification behind, and the
+/// dispatcher's marks record each delivery attempt.
+async fn notifications_are_kept_exactly_when_their_events_are(db: &TestDatabase) {
+    let log = db.database.event_log();
+    {
+        let recipient = format!("{}@example.com", Uuid::now_v7());
+        let query = |pending| OutboxQuery {
+            recipient: Some(recipient.clone()),
+            pending,
+            limit: 10,
+            ..OutboxQuery::default()
+        };
+        let stream = new_stream();
+        let mut first = write(&stream, ExpectedVersion::Exact(0), vec![event("A", 1)]);
+        let sent = notification(&recipient, Some(Secret::Token("t0ken".to_owned())));
+        first.notifications.push(sent.clone());
+        log.append(first).await.expect("append with a notification");
+        // A conflicting request with a notification: refused, and its notification is not kept.
+        let mut refused = write(&stream, ExpectedVersion::Exact(0), vec![event("B", 1)]);
+        refused.notifications.push(notification(&recipient, Some(Secret::Pin("123456".to_owned()))));
+        assert!(matches!(log.append(refused).await, Err(AppendError::VersionConflict { .. })));
+
+        let kept = log.outbox(&query(true)).await.expect("outbox");
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].notification, sent);
+        assert_eq!((kept[0].attempts, kept[0].delivered_at), (0, None));
+
+        log.outbox_attempted(sent.id, Err("smtp: connection refused".to_owned()))
+            .await
+            .expect("mark failure");
+        let failed = log.outbox(&query(true)).await.expect("outbox");
+        assert_eq!(
+            (failed[0].attempts, failed[0].last_error.as_deref()),
+            (1, Some("smtp: connection refused"))
+        );
+        log.outbox_attempted(sent.id, Ok(())).await.expect("mark delivered");
+        assert!(log.outbox(&query(true)).await.expect("outbox").is_empty(), "delivered ones are not pending");
+        let all = log.outbox(&query(false)).await.expect("outbox");
+        assert_eq!(all[0].attempts, 2);
+        assert!(all[0].delivered_at.is_some());
+    }
+}
 
 async fn appended_events_read_back_in_version_order_with_their_metadata(db: &TestDatabase) {
     let log = db.database.event_log();

@@ -260,6 +260,22 @@ impl Query {
         User { row: Arc::new(row), at: Utc::now() }.menu(context).await
     }
 
+    /// The outbox (operator only): invitations, resets and other messages, oldest first, with
+    /// their delivery state. Tokens and PINs are never shown.
+    async fn notifications(
+        &self,
+        context: &Context<'_>,
+        to: Option<String>,
+        template: Option<String>,
+        #[graphql(default = false)] pending: bool,
+        first: Option<i32>,
+    ) -> Result<Vec<Notification>> {
+        let state = context.data::<QueryState>()?;
+        let query = eventlog::OutboxQuery { recipient: to, template, pending, limit: page_size(first)? };
+        let stored = state.log.outbox(&query).await.map_err(internal)?;
+        Ok(stored.into_iter().map(Notification::from).collect())
+    }
+
     async fn group(&self, context: &Context<'_>, id: ID) -> Result<Option<Group>> {
         group_by_id(context, parse_id(&id, "id")?).await
     }
@@ -445,9 +461,22 @@ pub struct GraphqlState {
     pub schema: PortalSchema,
     pub log: Arc<dyn EventLog>,
     pub progress: Progress,
-    /// Decides whether a request's bearer token is good.
-    pub authenticate: Arc<dyn Fn(&HeaderMap) -> bool + Send + Sync>,
+    /// Decides what a request's bearer token may do here.
+    pub authenticate: Authenticate,
 }
+
+/// What the transport lets through.
+pub enum Access {
+    Granted,
+    /// No token, or not a good one: 401.
+    Unauthenticated,
+    /// A good token that may not query this API: 403, with why.
+    Forbidden(String),
+}
+
+pub type Authenticate = Arc<
+    dyn Fn(HeaderMap) -> std::pin::Pin<Box<dyn std::future::Future<Output = Access> + Send>> + Send + Sync,
+>;
 
 pub fn router(state: GraphqlState) -> Router {
     Router::new().route("/graphql", get(graphiql).post(graphql)).with_state(state)
@@ -464,12 +493,16 @@ fn error_response(status: axum::http::StatusCode, code: &str, message: &str) -> 
 
 async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     use axum::http::StatusCode;
-    if !(state.authenticate)(&headers) {
-        return error_response(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "a valid bearer token is required",
-        );
+    match (state.authenticate)(headers.clone()).await {
+        Access::Granted => {}
+        Access::Unauthenticated => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "a valid bearer token is required",
+            );
+        }
+        Access::Forbidden(reason) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", &reason),
     }
     if let Some(value) = headers.get("x-portal-min-position") {
         let Some(position) =

@@ -298,6 +298,28 @@ impl User {
     async fn deactivated(&self) -> bool {
         self.row.state.deactivated
     }
+    /// The user has set a password (through their invitation), or an admin set one.
+    async fn activated(&self) -> bool {
+        self.row.state.activated
+    }
+    /// Locked now by failed sign-ins.
+    async fn locked(&self) -> bool {
+        self.row.state.is_locked_at(self.at)
+    }
+    async fn locked_until(&self) -> Option<DateTime<Utc>> {
+        self.row.state.locked_until.filter(|_| self.row.state.is_locked_at(self.at))
+    }
+    /// Failed sign-ins in a row.
+    async fn failed_logins(&self) -> i32 {
+        i32::try_from(self.row.state.failed_logins).unwrap_or(i32::MAX)
+    }
+    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.row.state.last_login_at
+    }
+    /// An administrator set the password: the user must change it at their next sign-in.
+    async fn must_change_password(&self) -> bool {
+        self.row.state.must_change_password
+    }
     /// Suspended at this moment (a suspension whose end has passed no longer counts).
     async fn suspended(&self) -> bool {
         self.row.state.is_suspended_at(self.at)
@@ -480,6 +502,10 @@ pub struct PasswordPolicy {
     /// How many of uppercase, lowercase, digits and symbols a password must contain.
     pub required_classes: i32,
     pub forbidden_characters: String,
+    /// Failed sign-ins in a row that lock the account.
+    pub max_failed_logins: i32,
+    /// How long the first lock lasts, in minutes; each further one twice as long.
+    pub lock_minutes: i32,
 }
 
 #[derive(SimpleObject)]
@@ -604,6 +630,8 @@ impl Company {
                 max_length: small(password.max_length),
                 required_classes: small(password.required_classes),
                 forbidden_characters: password.forbidden_characters.clone(),
+                max_failed_logins: small(password.max_failed_logins),
+                lock_minutes: small(password.lock_minutes),
             },
         }
     }
@@ -868,4 +896,39 @@ pub struct TicketConnection {
     pub total_count: i64,
     pub edges: Vec<TicketEdge>,
     pub page_info: PageInfo,
+}
+
+/// A message of the outbox. The token or PIN it carries is never shown here.
+#[derive(SimpleObject)]
+pub struct Notification {
+    pub id: ID,
+    /// `EMAIL` or `SMS`.
+    pub channel: String,
+    pub to: String,
+    pub template: String,
+    pub body: String,
+    /// The message carries a token or PIN (delivered to the recipient only).
+    pub carries_secret: bool,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+impl From<eventlog::StoredNotification> for Notification {
+    fn from(stored: eventlog::StoredNotification) -> Self {
+        let notification = stored.notification;
+        Notification {
+            id: ID(notification.id.to_string()),
+            channel: notification.channel.as_str().to_owned(),
+            to: notification.recipient,
+            template: notification.template,
+            body: notification.body,
+            carries_secret: notification.secret.is_some(),
+            created_at: stored.created_at,
+            delivered_at: stored.delivered_at,
+            attempts: stored.attempts,
+            last_error: stored.last_error,
+        }
+    }
 }

@@ -119,19 +119,21 @@ async fn user_lifecycle(app: App) {
     let id = reply["id"].as_str().expect("the user id").to_owned();
     uuid::Uuid::parse_str(&id).expect("the id is a UUID");
     assert_eq!(reply["streamId"], format!("user-{id}"));
-    assert_eq!(reply["version"], 1);
+    // The user, and the invitation they get to set their password.
+    assert_eq!(reply["version"], 2);
     let position = reply["position"].as_i64().expect("a position");
     assert!(position > 0);
     let events = reply["events"].as_array().expect("events");
-    assert_eq!(events.len(), 1, "{reply:#}");
+    assert_eq!(events.len(), 2, "{reply:#}");
     assert_eq!(events[0]["type"], "UserCreated");
+    assert_eq!(events[1]["type"], "TokenIssued");
     uuid::Uuid::parse_str(events[0]["eventId"].as_str().expect("an event id"))
         .expect("the event id is a UUID");
     let object = reply.as_object().expect("the reply is an object");
     let mut keys: Vec<_> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["events", "id", "position", "streamId", "version"]);
-    assert_eq!(answer.header("etag"), Some("\"1\""));
+    assert_eq!(answer.header("etag"), Some("\"2\""));
 
     // Read-your-writes: the position of the reply is enough to see the user right away.
     let body = app
@@ -145,26 +147,26 @@ async fn user_lifecycle(app: App) {
         body,
         json!({ "data": { "user": {
             "id": id, "username": "jdoe", "email": "jdoe@example.com", "status": "PENDING_APPROVAL",
-            "approved": false, "role": { "name": "User" }, "version": 1,
+            "approved": false, "role": { "name": "User" }, "version": 2,
         } } })
     );
 
     let approved = app.ok("ApproveUser", json!({ "userId": id })).await;
-    assert_eq!(approved["version"], 2);
+    assert_eq!(approved["version"], 3);
     assert_eq!(approved["events"][0]["type"], "UserApproved");
     let state = user(&app, &id).await;
     assert_eq!((state["status"].as_str(), state["approved"].as_bool()), (Some("ACTIVE"), Some(true)));
 
     // Approving again changes nothing and writes nothing.
     let again = app.ok("ApproveUser", json!({ "userId": id })).await;
-    assert_eq!((again["version"].clone(), again["events"].clone()), (json!(2), json!([])));
+    assert_eq!((again["version"].clone(), again["events"].clone()), (json!(3), json!([])));
 
     app.ok("SuspendUser", json!({ "userId": id, "reason": "  left the building " })).await;
     let state = user(&app, &id).await;
     assert_eq!(state["status"], "SUSPENDED");
     assert_eq!(state["suspended"], true);
     assert_eq!(state["suspensionReason"], "left the building");
-    assert_eq!(state["version"], 3);
+    assert_eq!(state["version"], 4);
 
     app.ok("ReactivateUser", json!({ "userId": id })).await;
     let state = user(&app, &id).await;
@@ -367,7 +369,7 @@ async fn bad_input_writes_nothing(app: App) {
     let sentinel = app.ok("ReactivateUser", json!({ "userId": alice })).await;
     let events = app.audit(json!(null)).await;
     assert_eq!(suspended, events_before + 1);
-    assert_eq!(events.len(), events_before + 10, "refused commands wrote events: {events:#?}");
+    assert_eq!(events.len(), events_before + 11, "refused commands wrote events: {events:#?}");
     assert_eq!(events.last().map(|e| e["position"].clone()), Some(sentinel["position"].clone()));
     let types: Vec<_> =
         events[events_before..].iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
@@ -376,6 +378,7 @@ async fn bad_input_writes_nothing(app: App) {
         [
             "UserSuspended",
             "UserCreated",
+            "TokenIssued",
             "LicenseSeatTaken",
             "RoleHolderAdded",
             "GroupMemberAdded",

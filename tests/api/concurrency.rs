@@ -168,8 +168,8 @@ async fn idempotency_key(app: App) {
     let third = app.command_with("CreateUser", &other, &[("idempotency-key", "create-carol-0002")]).await;
     assert_eq!(third.status, 200, "{:#}", third.body);
     assert_ne!(third.body["id"], first.body["id"]);
-    // The user, the company's seat, the role's holder and Main Group's member.
-    assert_eq!(app.event_count().await, events + 4);
+    // The user and their invitation, the company's seat, the role's holder and Main Group's member.
+    assert_eq!(app.event_count().await, events + 5);
 
     // Several copies of one request at once: one is executed, every one gets its reply.
     let app = Arc::new(app);
@@ -198,6 +198,7 @@ async fn idempotency_key(app: App) {
     app.command_with("CreateUser", &other, &key).await.assert_error(422, "idempotency_key_reused");
     let data = app.query(count, json!({ "company": company.id })).await;
     assert_eq!(data["users"]["totalCount"], 3);
-    // Two more users (four events each: the user, the seat, the role's holder, the member).
-    assert_eq!(app.event_count().await, events + 8);
+    // Two more users (five events each: the user, the invitation, the seat, the role's holder,
+    // the member).
+    assert_eq!(app.event_count().await, events + 10);
 }

@@ -68,12 +68,14 @@ async fn audit_trail(app: App) {
             // Creating a user also takes a licence seat, adds a holder to the role and a member
             // to Main Group, in the same append.
             "UserCreated",
+            "TokenIssued",
             "LicenseSeatTaken",
             "RoleHolderAdded",
             "GroupMemberAdded",
             "UserApproved",
             "UserSuspended",
             "UserCreated",
+            "TokenIssued",
             "LicenseSeatTaken",
             "RoleHolderAdded",
             "GroupMemberAdded",
@@ -92,32 +94,39 @@ async fn audit_trail(app: App) {
 
     // By user.
     let anns = app.audit(json!({ "userId": ann })).await;
-    assert_eq!(types(&anns), ["UserCreated", "UserApproved", "UserSuspended"]);
+    assert_eq!(types(&anns), ["UserCreated", "TokenIssued", "UserApproved", "UserSuspended"]);
     assert!(anns.iter().all(|entry| entry["streamId"] == format!("user-{ann}")));
-    assert_eq!(anns.iter().map(|e| e["version"].clone()).collect::<Vec<_>>(), [json!(1), json!(2), json!(3)]);
+    assert_eq!(
+        anns.iter().map(|e| e["version"].clone()).collect::<Vec<_>>(),
+        [json!(1), json!(2), json!(3), json!(4)]
+    );
     assert_eq!(anns[0]["data"]["username"], "ann");
-    assert_eq!(anns[2]["data"]["reason"], "audit");
+    assert_eq!(anns[3]["data"]["reason"], "audit");
+    // The invitation's token is in the outbox only: the event keeps its hash.
+    assert_eq!(anns[1]["data"]["purpose"], "ACTIVATION");
+    assert_eq!(anns[1]["data"]["tokenHash"].as_str().map(str::len), Some(64));
     assert_eq!(anns[0]["companyId"], acme.id);
     // requestId is the X-Request-Id sent; correlationId is it too when it is a UUID.
     assert_eq!(anns[0]["requestId"], "req-create-ann");
     assert_ne!(anns[0]["correlationId"], "req-create-ann");
     assert!(uuid::Uuid::parse_str(anns[0]["correlationId"].as_str().expect("an id")).is_ok());
-    assert_eq!(anns[1]["requestId"], correlation);
-    assert_eq!(anns[1]["correlationId"], correlation);
+    assert_eq!(anns[1]["requestId"], "req-create-ann", "one command, one request");
+    assert_eq!(anns[2]["requestId"], correlation);
+    assert_eq!(anns[2]["correlationId"], correlation);
     assert_eq!(app.audit(json!({ "streamId": format!("user-{ann}") })).await, anns);
     assert!(app.audit(json!({ "userId": uuid::Uuid::now_v7().to_string() })).await.is_empty());
 
     // By company: its registration, its roles and its users' events, nobody else's.
     let acmes = app.audit(json!({ "companyId": acme.id })).await;
-    let created = ["UserCreated", "LicenseSeatTaken", "RoleHolderAdded", "GroupMemberAdded"];
+    let created = ["UserCreated", "TokenIssued", "LicenseSeatTaken", "RoleHolderAdded", "GroupMemberAdded"];
     let registered = ["CompanyRegistered", "RoleCreated", "RoleCreated", "GroupCreated"];
     assert_eq!(types(&acmes), [&registered[..], &created[..], &["UserApproved", "UserSuspended"]].concat());
     assert!(acmes.iter().all(|entry| entry["companyId"] == acme.id), "{acmes:#?}");
     let globexes = app.audit(json!({ "companyId": globex.id })).await;
     assert_eq!(types(&globexes), [&registered[..], &created[..], &["UserApproved"]].concat());
     assert_eq!(globexes[4]["streamId"], format!("user-{bob}"));
-    assert_eq!(globexes[5]["streamId"], format!("company-{}", globex.id));
-    assert_eq!(globexes[5]["data"], json!({ "userId": bob, "used": 1 }));
+    assert_eq!(globexes[6]["streamId"], format!("company-{}", globex.id));
+    assert_eq!(globexes[6]["data"], json!({ "userId": bob, "used": 1 }));
 
     // By type, and combined.
     let approvals = app.audit(json!({ "eventTypes": ["UserApproved"] })).await;
@@ -130,7 +139,7 @@ async fn audit_trail(app: App) {
     // By time: `from` is inclusive, `to` exclusive, and together they split the log.
     let before = app.audit(json!({ "to": timestamp(middle) })).await;
     let after = app.audit(json!({ "from": timestamp(middle) })).await;
-    assert_eq!(types(&before), types(&all[..12]));
+    assert_eq!(types(&before), types(&all[..13]));
     assert_eq!([before, after.clone()].concat(), all);
     let window = app.audit(json!({ "from": timestamp(middle), "to": timestamp(Utc::now()) })).await;
     assert_eq!(window, after);
@@ -178,19 +187,19 @@ async fn user_as_of(app: App) {
     let then = as_of(&app, &id, pending).await;
     assert_eq!(
         (then["status"].as_str(), then["approved"].as_bool(), then["version"].as_i64()),
-        (Some("PENDING_APPROVAL"), Some(false), Some(1))
+        (Some("PENDING_APPROVAL"), Some(false), Some(2))
     );
     let then = as_of(&app, &id, between).await;
     assert_eq!(then["approved"], true);
     assert_eq!(then["suspended"], false);
     assert_eq!(then["status"], "ACTIVE");
-    assert_eq!(then["version"], 2);
+    assert_eq!(then["version"], 3);
     assert_eq!(then["suspensionReason"], json!(null));
     let then = as_of(&app, &id, suspended).await;
     assert_eq!((then["suspended"].as_bool(), then["status"].as_str()), (Some(true), Some("SUSPENDED")));
     assert_eq!(then["suspensionReason"], "paradox");
     assert_eq!(then["lastName"], "User");
-    assert_eq!(then["version"], 3);
+    assert_eq!(then["version"], 4);
     // At any time from the last change on, it is the user as they are now.
     let now = as_of(&app, &id, Utc::now()).await;
     assert_eq!(now, user(&app, &id).await);

@@ -431,9 +431,16 @@ pub struct Company {
     pub user_role_id: String,
 }
 
+/// A main phone number no other company of the test has (a main phone belongs to one company).
+pub fn unique_main_phone() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1000);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 9000 + 1000;
+    format!("+1 212 555 {n}")
+}
+
 pub async fn register_company(app: &App, name: &str) -> Company {
     let reply = app
-        .ok("RegisterCompany", json!({ "name": name, "mainPhone": "+1 415 555 0199", "licenseLimit": 50 }))
+        .ok("RegisterCompany", json!({ "name": name, "mainPhone": unique_main_phone(), "licenseLimit": 50 }))
         .await;
     let id = reply["id"].as_str().expect("the company id").to_owned();
     let data = app.query("query($id: ID!) { roles(companyId: $id) { id name } }", json!({ "id": id })).await;

@@ -8,6 +8,7 @@ mod helpers;
 mod commands;
 mod concurrency;
 mod graphql;
+mod identity;
 mod lifecycle;
 mod people;
 mod tenancy;

@@ -66,6 +66,7 @@ fn telemessage_passwords() -> PasswordPolicy {
         max_length: 20,
         required_classes: 3,
         forbidden_characters: "\"',".to_owned(),
+        ..PasswordPolicy::default()
     }
 }
 
@@ -566,6 +567,8 @@ fn company_policies() {
                     email_as_username: false,
                 }),
                 password: Some(PasswordPolicy {
+                    max_failed_logins: 0,
+                    lock_minutes: 0,
                     min_length: 4,
                     max_length: 2,
                     required_classes: 5,
@@ -579,6 +582,8 @@ fn company_policies() {
                 "passwordPolicy.minLength",
                 "passwordPolicy.maxLength",
                 "passwordPolicy.requiredClasses",
+                "passwordPolicy.maxFailedLogins",
+                "passwordPolicy.lockMinutes",
                 "passwordPolicy.forbiddenCharacters",
             ]),
         },
@@ -607,6 +612,42 @@ fn company_policies() {
             then: Then::Problems(vec![(
                 "passwordPolicy.forbiddenCharacters",
                 "must be at most 32 ASCII punctuation characters",
+            )]),
+        },
+        Case {
+            name: "a password policy's lockout is bounded: 1 to 100 failures, 1 to 1440 minutes",
+            given: vec![acme_registered()],
+            when: SetPolicies {
+                username: None,
+                password: Some(PasswordPolicy {
+                    max_failed_logins: 101,
+                    lock_minutes: 1441,
+                    ..PasswordPolicy::default()
+                }),
+            },
+            then: Then::Problems(vec![
+                ("passwordPolicy.maxFailedLogins", "must be 1 to 100"),
+                ("passwordPolicy.lockMinutes", "must be 1 to 1440"),
+            ]),
+        },
+        Case {
+            name: "a password policy's lockout at its bounds is set",
+            given: vec![acme_registered()],
+            when: SetPolicies {
+                username: None,
+                password: Some(PasswordPolicy {
+                    max_failed_logins: 1,
+                    lock_minutes: 1440,
+                    ..PasswordPolicy::default()
+                }),
+            },
+            then: Then::Events(vec![policies_set(
+                None,
+                Some(PasswordPolicy {
+                    max_failed_logins: 1,
+                    lock_minutes: 1440,
+                    ..PasswordPolicy::default()
+                }),
             )]),
         },
         Case {

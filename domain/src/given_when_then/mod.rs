@@ -9,6 +9,7 @@
 //! one file per aggregate, and `stored_json` checks the events' public format.
 
 mod companies;
+mod credentials;
 mod groups;
 mod ownership;
 mod profiles;

@@ -7,7 +7,7 @@ use super::*;
 use crate::apps::App;
 use crate::policy::{PasswordPolicy, UsernamePolicy};
 use crate::role::Holder;
-use crate::user::PreviousNumber;
+use crate::user::{PasswordSource, PreviousNumber, TokenPurpose};
 
 const REQUEST: Uuid = Uuid::from_u128(0x4E0_0001);
 
@@ -22,6 +22,12 @@ fn mobile_changed(mobile: &str, previous: Option<&str>, previous_status: Previou
         previous: previous.map(str::to_owned),
         previous_status,
     }
+}
+
+const ARGON: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+fn password_set(source: PasswordSource, must_change: bool) -> user::Event {
+    user::Event::PasswordSet { password_hash: ARGON.to_owned(), source, must_change, at: now() }
 }
 
 fn ownership_confirmed(role_id: Option<Uuid>, group_id: Option<Uuid>) -> user::Event {
@@ -56,6 +62,13 @@ fn user_event_index(event: &user::Event) -> usize {
         OwnershipRequested { .. } => 15,
         OwnershipConfirmed { .. } => 16,
         OwnershipDeclined { .. } => 17,
+        TokenIssued { .. } => 18,
+        PasswordSet { .. } => 19,
+        LoginSucceeded { .. } => 20,
+        LoginFailed { .. } => 21,
+        UserLocked { .. } => 22,
+        UserUnlocked {} => 23,
+        PasswordRehashed { .. } => 24,
     }
 }
 
@@ -115,6 +128,8 @@ fn telemessage_policies() -> company::Event {
             max_length: 20,
             required_classes: 3,
             forbidden_characters: "\"',".to_owned(),
+            max_failed_logins: 3,
+            lock_minutes: 30,
         }),
     }
 }
@@ -181,8 +196,26 @@ fn every_event_type_round_trips_through_stored_json() {
         ownership_confirmed(Some(GLOBEX_USER_ROLE), Some(GLOBEX_MAIN_GROUP)),
         ownership_confirmed(None, None),
         user::Event::OwnershipDeclined { request_id: REQUEST },
+        user::Event::TokenIssued {
+            token_hash: "9f86d081884c7d65".to_owned(),
+            expires_at: days(7),
+            purpose: TokenPurpose::Activation,
+        },
+        user::Event::TokenIssued {
+            token_hash: "60303ae22b998861".to_owned(),
+            expires_at: now() + TimeDelta::hours(1),
+            purpose: TokenPurpose::PasswordReset,
+        },
+        password_set(PasswordSource::Token, false),
+        password_set(PasswordSource::Admin, true),
+        password_set(PasswordSource::User, false),
+        user::Event::LoginSucceeded { at: now() },
+        user::Event::LoginFailed { failures: 3 },
+        user::Event::UserLocked { until: now() + TimeDelta::minutes(15) },
+        user::Event::UserUnlocked {},
+        user::Event::PasswordRehashed { password_hash: ARGON.to_owned() },
     ];
-    assert_covers(&user_samples, user_event_index, 18, "user");
+    assert_covers(&user_samples, user_event_index, 25, "user");
     check_round_trip(&user_samples);
 
     let role_samples = vec![
@@ -430,6 +463,8 @@ fn stored_json_is_camel_case() {
                 "emailAsUsername": false,
             },
             "passwordPolicy": {
+                "maxFailedLogins": 3,
+                "lockMinutes": 30,
                 "minLength": 8,
                 "maxLength": 20,
                 "requiredClasses": 3,
@@ -660,5 +695,121 @@ fn self_service_ownership_and_apps_stored_json() {
     assert!(
         company::Event::from_stored("CompanyAppsSet", &json!({ "apps": ["TELEPORT"] })).is_err(),
         "an unknown app must not be read"
+    );
+}
+
+#[test]
+fn credentials_stored_json() {
+    assert_eq!(
+        user::Event::TokenIssued {
+            token_hash: "9f86d081884c7d65".to_owned(),
+            expires_at: days(7),
+            purpose: TokenPurpose::Activation,
+        }
+        .to_data(),
+        json!({ "tokenHash": "9f86d081884c7d65", "expiresAt": "2025-06-08T12:00:00Z", "purpose": "ACTIVATION" }),
+    );
+    assert_eq!(
+        user::Event::TokenIssued {
+            token_hash: "60303ae22b998861".to_owned(),
+            expires_at: now() + TimeDelta::hours(1),
+            purpose: TokenPurpose::PasswordReset,
+        }
+        .to_data(),
+        json!({
+            "tokenHash": "60303ae22b998861",
+            "expiresAt": "2025-06-01T13:00:00Z",
+            "purpose": "PASSWORD_RESET",
+        }),
+    );
+    assert_eq!(
+        password_set(PasswordSource::Token, false).to_data(),
+        json!({ "passwordHash": ARGON, "source": "TOKEN", "mustChange": false, "at": "2025-06-01T12:00:00Z" }),
+    );
+    assert_eq!(password_set(PasswordSource::Admin, true).to_data()["source"], json!("ADMIN"));
+    assert_eq!(password_set(PasswordSource::User, false).to_data()["source"], json!("USER"));
+    assert_eq!(user::Event::LoginSucceeded { at: now() }.to_data(), json!({ "at": "2025-06-01T12:00:00Z" }));
+    assert_eq!(user::Event::LoginFailed { failures: 3 }.to_data(), json!({ "failures": 3 }));
+    assert_eq!(
+        user::Event::UserLocked { until: now() + TimeDelta::minutes(15) }.to_data(),
+        json!({ "until": "2025-06-01T12:15:00Z" }),
+    );
+    assert_eq!(user::Event::UserUnlocked {}.to_data(), json!({}));
+    assert_eq!(
+        user::Event::PasswordRehashed { password_hash: ARGON.to_owned() }.to_data(),
+        json!({ "passwordHash": ARGON }),
+    );
+
+    let names = [
+        (
+            user::Event::TokenIssued {
+                token_hash: String::new(),
+                expires_at: now(),
+                purpose: TokenPurpose::Activation,
+            },
+            "TokenIssued",
+        ),
+        (password_set(PasswordSource::Token, false), "PasswordSet"),
+        (user::Event::LoginSucceeded { at: now() }, "LoginSucceeded"),
+        (user::Event::LoginFailed { failures: 1 }, "LoginFailed"),
+        (user::Event::UserLocked { until: now() }, "UserLocked"),
+        (user::Event::UserUnlocked {}, "UserUnlocked"),
+        (user::Event::PasswordRehashed { password_hash: ARGON.to_owned() }, "PasswordRehashed"),
+    ];
+    for (event, name) in names {
+        assert_eq!(event.event_type(), name);
+    }
+
+    assert!(
+        user::Event::from_stored(
+            "TokenIssued",
+            &json!({ "tokenHash": "h", "expiresAt": "2025-06-08T12:00:00Z", "purpose": "PasswordReset" }),
+        )
+        .is_err(),
+        "purpose is SCREAMING_SNAKE_CASE only"
+    );
+    assert!(
+        user::Event::from_stored("PasswordSet", &json!({ "passwordHash": ARGON, "source": "TOKEN" }))
+            .is_err(),
+        "a PasswordSet without mustChange and at must not be read"
+    );
+    assert!(
+        user::Event::from_stored(
+            "PasswordSet",
+            &json!({ "password_hash": ARGON, "source": "TOKEN", "must_change": false, "at": "2025-06-01T12:00:00Z" }),
+        )
+        .is_err(),
+        "PasswordSet is camelCase only"
+    );
+}
+
+#[test]
+fn a_password_policy_stored_before_lockouts_reads_with_the_default_lockout() {
+    let old = company::Event::from_stored(
+        "CompanyPoliciesSet",
+        &json!({
+            "usernamePolicy": null,
+            "passwordPolicy": {
+                "minLength": 8,
+                "maxLength": 20,
+                "requiredClasses": 3,
+                "forbiddenCharacters": "",
+            },
+        }),
+    )
+    .expect("an old CompanyPoliciesSet reads");
+    assert_eq!(
+        old,
+        company::Event::CompanyPoliciesSet {
+            username_policy: None,
+            password_policy: Some(PasswordPolicy {
+                min_length: 8,
+                max_length: 20,
+                required_classes: 3,
+                forbidden_characters: String::new(),
+                max_failed_logins: 5,
+                lock_minutes: 15,
+            }),
+        },
     );
 }

@@ -1,0 +1,207 @@
+//! Passwords and single-use tokens: the invitation a new user gets, `ActivateAccount`,
+//! `ResendInvitation`, `ResetPassword`, `SetPassword`, `ChangePassword`, `UnlockUser`, and the
+//! internal `RecordLogin` and `RequestPasswordReset` behind `/auth`.
+//!
+//! Plain passwords, tokens and PINs stay in this process: events get argon2id hashes and
+//! SHA-256 token hashes, and the messages carrying a token go to the outbox, written in the
+//! same append as the events.
+
+use chrono::{DateTime, Utc};
+use domain::policy::PasswordPolicy;
+use domain::user::{self, TokenPurpose};
+use domain::validate::Problems;
+use domain::{Actor, ActorKind, Context, company};
+use eventlog::{Channel, Notification, Secret};
+use uuid::Uuid;
+
+use super::{On, own_user};
+use crate::dto::{self, parse};
+use crate::error::ApiError;
+use crate::plan::{Decision, Plan};
+use crate::secrets;
+
+pub(super) async fn decide(
+    on: &On<'_>,
+    command_type: &str,
+    body: serde_json::Value,
+) -> Result<Decision, ApiError> {
+    let a = on.aggregates;
+    match command_type {
+        "ActivateAccount" => {
+            let dto::ActivateAccount { token, password } = parse(body)?;
+            let hash = secrets::token_hash(&token);
+            let owner = a.log.claim_owner(&user::token_claim(&hash)).await?;
+            let Some((_, user_id)) = owner.as_deref().and_then(domain::parse_stream_id) else {
+                return Err(user::invalid_token().into());
+            };
+            let state = a.users.refresh(a.log.as_ref(), user_id).await?.state;
+            check_policy(&company_of(on, &state).await?.password_policy, "password", &password)?;
+            let password_hash = secrets::hash_password(password).await?;
+            let mut decision =
+                on.user(user_id, user::Command::RedeemToken { token_hash: hash, password_hash }).await?;
+            // The token proves who is acting: the user themselves.
+            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            Ok(decision)
+        }
+        "ResendInvitation" => {
+            let user_id = parse::<dto::UserTarget>(body)?.user_id;
+            issue(on, user_id, TokenPurpose::Activation).await
+        }
+        "ResetPassword" => {
+            let user_id = parse::<dto::UserTarget>(body)?.user_id;
+            issue(on, user_id, TokenPurpose::PasswordReset).await
+        }
+        "RequestPasswordReset" => {
+            let user_id = parse::<dto::UserTarget>(body)?.user_id;
+            let mut decision = issue(on, user_id, TokenPurpose::PasswordReset).await?;
+            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            Ok(decision)
+        }
+        "SetPassword" => {
+            let dto::SetPassword { user_id, password } = parse(body)?;
+            let state = a.users.load(a.log.as_ref(), user_id).await?.state;
+            check_policy(&company_of(on, &state).await?.password_policy, "password", &password)?;
+            let password_hash = secrets::hash_password(password).await?;
+            let mut decision = on.user(user_id, user::Command::SetPassword { password_hash }).await?;
+            decision.notifications.push(credentials_message(&state, on.context));
+            Ok(decision)
+        }
+        "ChangePassword" => {
+            let dto::ChangePassword { user_id, old_password, new_password } = parse(body)?;
+            let user_id = own_user(on.context, user_id)?;
+            let state = a.users.refresh(a.log.as_ref(), user_id).await?.state;
+            check_policy(&company_of(on, &state).await?.password_policy, "newPassword", &new_password)?;
+            let old_password_ok = secrets::verify_password(old_password, state.password_hash.clone()).await;
+            let password_hash = secrets::hash_password(new_password).await?;
+            on.user(user_id, user::Command::ChangePassword { old_password_ok, password_hash }).await
+        }
+        "UnlockUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Unlock).await,
+        "RehashPassword" => {
+            let dto::RehashPassword { user_id, password_hash } = parse(body)?;
+            on.user(user_id, user::Command::Rehash { password_hash }).await
+        }
+        "RecordLogin" => {
+            let dto::RecordLogin { user_id, password_ok } = parse(body)?;
+            let state = a.users.load(a.log.as_ref(), user_id).await?.state;
+            let policy = company_of(on, &state).await?.password_policy;
+            let mut decision = on.user(user_id, user::Command::RecordLogin { password_ok, policy }).await?;
+            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            Ok(decision)
+        }
+        other => Err(ApiError::UnknownCommand(other.to_owned())),
+    }
+}
+
+/// The user's company, for its password policy.
+async fn company_of(on: &On<'_>, user: &user::State) -> Result<company::State, ApiError> {
+    let a = on.aggregates;
+    Ok(a.companies.load(a.log.as_ref(), user.company_id.unwrap_or_default()).await?.state)
+}
+
+/// A password that breaks the company's policy: 400 naming `field`, in the policy's terms.
+pub(super) fn check_policy(policy: &PasswordPolicy, field: &str, password: &str) -> Result<(), ApiError> {
+    let mut problems = Problems::default();
+    policy.check(&mut problems, field, password);
+    problems.into_result().map_err(Into::into)
+}
+
+/// A new token for `user_id`, and the message that carries it.
+async fn issue(on: &On<'_>, user_id: Uuid, purpose: TokenPurpose) -> Result<Decision, ApiError> {
+    let a = on.aggregates;
+    let state = a.users.load(a.log.as_ref(), user_id).await?.state;
+    let token = secrets::new_token()?;
+    let expires_at = on.context.now + a.settings.token_ttl;
+    let command = user::Command::IssueToken { token_hash: secrets::token_hash(&token), expires_at, purpose };
+    let mut decision = on.user(user_id, command).await?;
+    decision.notifications.push(token_message(&state, purpose, token, expires_at));
+    Ok(decision)
+}
+
+/// The first credentials of a user being created: an invitation to set a password, or a
+/// password set by the admin that must be changed. Returns the user's extra events.
+pub(super) async fn first_credentials(
+    on_settings: &crate::cache::Settings,
+    company: &company::State,
+    created: &user::State,
+    password: Option<String>,
+    context: &Context,
+    plan: &mut Plan,
+) -> Result<Vec<user::Event>, ApiError> {
+    match password {
+        Some(password) => {
+            check_policy(&company.password_policy, "password", &password)?;
+            let password_hash = secrets::hash_password(password).await?;
+            plan.notify(credentials_message(created, context));
+            Ok(user::decide(created, user::Command::SetPassword { password_hash }, context)?)
+        }
+        None => {
+            let token = secrets::new_token()?;
+            let expires_at = context.now + on_settings.token_ttl;
+            let command = user::Command::IssueToken {
+                token_hash: secrets::token_hash(&token),
+                expires_at,
+                purpose: TokenPurpose::Activation,
+            };
+            let events = user::decide(created, command, context)?;
+            plan.notify(token_message(created, TokenPurpose::Activation, token, expires_at));
+            Ok(events)
+        }
+    }
+}
+
+fn token_message(
+    user: &user::State,
+    purpose: TokenPurpose,
+    token: String,
+    expires_at: DateTime<Utc>,
+) -> Notification {
+    let (template, body) = match purpose {
+        TokenPurpose::Activation => (
+            "invitation",
+            format!(
+                "Hello {}, an account was created for you on the customer portal (username {}). Activate it with the \
+                 token of this message before {} UTC; it works once.",
+                user.first_name,
+                user.username,
+                expires_at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+        TokenPurpose::PasswordReset => (
+            "password_reset",
+            format!(
+                "Hello {}, choose a new password for the customer portal (username {}) with the token of this message \
+                 before {} UTC; it works once. If you did not ask for this, ignore this message.",
+                user.first_name,
+                user.username,
+                expires_at.format("%Y-%m-%d %H:%M")
+            ),
+        ),
+    };
+    Notification {
+        id: Uuid::now_v7(),
+        channel: Channel::Email,
+        recipient: user.email.clone(),
+        template: template.to_owned(),
+        body,
+        secret: Some(Secret::Token(token)),
+        company_id: user.company_id,
+    }
+}
+
+/// Telzio's "send credentials": the username and the fact that a first password was set (the
+/// password itself is never sent by the portal).
+fn credentials_message(user: &user::State, _context: &Context) -> Notification {
+    Notification {
+        id: Uuid::now_v7(),
+        channel: Channel::Email,
+        recipient: user.email.clone(),
+        template: "credentials".to_owned(),
+        body: format!(
+            "Hello {}, your administrator created your sign-in for the customer portal: username {}, with a first \
+             password they will give you. You will choose your own password when you first sign in.",
+            user.first_name, user.username
+        ),
+        secret: None,
+        company_id: user.company_id,
+    }
+}

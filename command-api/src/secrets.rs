@@ -1,0 +1,91 @@
+//! Passwords and tokens: argon2id hashing off the async runtime, random tokens, and the
+//! SHA-256 under which tokens are stored. Nothing here logs or stores a plain secret.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// OWASP's argon2id parameters: 19 MiB, 2 iterations, 1 lane.
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+}
+
+/// The PHC parameter string of hashes made now; a stored hash with other parameters is made
+/// again at the user's next successful sign-in.
+const CURRENT: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+/// Hashes a password on a blocking thread (about 20 ms of one core), so that a burst of
+/// sign-ins does not stall the requests sharing the async workers.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        argon2().hash_password(password.as_bytes()).map(|hash| hash.to_string()).map_err(|error| {
+            tracing::error!(%error, "argon2 failed to hash a password");
+            ApiError::Internal
+        })
+    })
+    .await
+    .map_err(|_| ApiError::Internal)?
+}
+
+/// Whether `password` matches `hash`, on a blocking thread. Without a hash (no such user, or no
+/// password yet) a dummy hash is checked, so the answer takes as long either way.
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
+        let matches = argon2().verify_password(password.as_bytes(), hash.as_str()).is_ok();
+        known && matches
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The hash of "dummy-password-never-valid" with the current parameters.
+const DUMMY: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0l8Yz2w3VJ9j0f7Kx0s0qk3b2GQn3+Yb5Vq6cV7JZ4M";
+
+/// Whether a stored hash was made with other parameters than today's.
+pub fn needs_rehash(hash: &str) -> bool {
+    !hash.starts_with(CURRENT)
+}
+
+/// A new random token: 32 bytes, hex.
+pub fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal)?;
+    Ok(hex::encode(bytes))
+}
+
+/// How a token or PIN is stored: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("correct horse 1".to_owned()).await.expect("hash");
+        assert!(hash.starts_with(CURRENT), "{hash}");
+        assert!(!needs_rehash(&hash));
+        assert!(verify_password("correct horse 1".to_owned(), Some(hash.clone())).await);
+        assert!(!verify_password("correct horse 2".to_owned(), Some(hash.clone())).await);
+        assert!(!verify_password("correct horse 1".to_owned(), None).await);
+        assert!(!verify_password("anything".to_owned(), Some("not a hash".to_owned())).await);
+        let other = hash_password("correct horse 1".to_owned()).await.expect("hash");
+        assert_ne!(hash, other, "every hash has its own salt");
+    }
+
+    #[test]
+    fn tokens_and_pins_are_random_and_stored_hashed() {
+        let (first, second) = (new_token().expect("token"), new_token().expect("token"));
+        assert_eq!(first.len(), 64);
+        assert_ne!(first, second);
+        assert_ne!(token_hash(&first), first);
+        assert_eq!(token_hash(&first), token_hash(&format!(" {first} ")));
+    }
+}

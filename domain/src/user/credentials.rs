@@ -1,0 +1,118 @@
+//! Passwords, single-use tokens and sign-in attempts. Hashing and verifying happen outside
+//! (they are slow and need randomness): the caller passes hashes and verdicts in, and this
+//! module decides what they mean, including the lockout, so that counting failed attempts and
+//! locking are one conditional append on the user's stream.
+
+use chrono::{DateTime, Utc};
+
+use super::{Event, PasswordSource, State, Status, TokenPurpose};
+use crate::policy::PasswordPolicy;
+use crate::{Context, DomainError};
+
+pub(super) fn decide_issue(
+    state: &State,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+    purpose: TokenPurpose,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    if purpose == TokenPurpose::Activation && state.activated {
+        return Err(DomainError::rule(
+            "already_activated",
+            "the user has activated their account; reset their password instead",
+        ));
+    }
+    if expires_at <= context.now {
+        return Err(DomainError::rule("token_expired", "the token would expire before it is sent"));
+    }
+    Ok(vec![Event::TokenIssued { token_hash, expires_at, purpose }])
+}
+
+pub(super) fn decide_redeem(
+    state: &State,
+    token_hash: &str,
+    password_hash: String,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    let Some(pending) = state.pending_token.as_ref().filter(|pending| pending.token_hash == token_hash)
+    else {
+        return Err(invalid_token());
+    };
+    if pending.expires_at <= context.now {
+        return Err(DomainError::rule(
+            "token_expired",
+            "the link has expired; ask for a new invitation or password reset",
+        ));
+    }
+    Ok(vec![Event::PasswordSet {
+        password_hash,
+        source: PasswordSource::Token,
+        must_change: false,
+        at: context.now,
+    }])
+}
+
+/// The same answer for a token that never existed, was used, or was replaced.
+pub fn invalid_token() -> DomainError {
+    DomainError::rule("invalid_token", "the token is not valid (it may have been used or replaced)")
+}
+
+pub(super) fn decide_change(
+    state: &State,
+    old_password_ok: bool,
+    password_hash: String,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    if state.password_hash.is_none() {
+        return Err(DomainError::rule("not_activated", "the user has no password yet"));
+    }
+    if !old_password_ok {
+        return Err(DomainError::rule("wrong_password", "the current password is not right"));
+    }
+    Ok(vec![Event::PasswordSet {
+        password_hash,
+        source: PasswordSource::User,
+        must_change: false,
+        at: context.now,
+    }])
+}
+
+/// A sign-in attempt. A locked user is refused without counting; a wrong password counts, and
+/// the attempt that reaches the policy's limit also locks; a right password for a user who
+/// may not sign in records nothing.
+pub(super) fn decide_login(
+    state: &State,
+    password_ok: bool,
+    policy: &PasswordPolicy,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    if let Some(until) = state.locked_until.filter(|until| *until > context.now) {
+        return Err(DomainError::rule_with(
+            "account_locked",
+            "too many failed sign-ins: the account is locked for now",
+            serde_json::json!({ "lockedUntil": until, "retryAfterSeconds": (until - context.now).num_seconds().max(1) }),
+        ));
+    }
+    if !password_ok {
+        let failures = state.failed_logins + 1;
+        let mut events = vec![Event::LoginFailed { failures }];
+        if failures >= policy.max_failed_logins {
+            events.push(Event::UserLocked { until: context.now + policy.lock_duration(state.lockouts) });
+        }
+        return Ok(events);
+    }
+    let status = state.status_at(context.now);
+    if status != Status::Active || !state.portal_access || !state.activated {
+        let reason = match status {
+            Status::Active if !state.activated => "the account is not activated yet",
+            Status::Active => "the account has no portal access",
+            Status::PendingApproval => "the account is waiting for approval",
+            Status::Disapproved => "the account is not approved",
+            Status::Suspended => "the account is suspended",
+            Status::Deactivated => "the account is deactivated",
+            Status::Deleted => "the account is deleted",
+        };
+        return Err(DomainError::rule("account_inactive", reason));
+    }
+    Ok(vec![Event::LoginSucceeded { at: context.now }])
+}

@@ -1,0 +1,114 @@
+//! The outbox: notifications written in the same transaction as the events of the command
+//! that sends them, and read back by the dispatcher that delivers them.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Channel, Notification, OutboxQuery, Secret, StoreError, StoredNotification};
+
+pub(crate) const INSERT_ONE: &str = "insert into outbox (id, channel, recipient, template, body, secret_kind, \
+     secret, company_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+pub(crate) const COLUMNS: &str = "select id, channel, recipient, template, body, secret_kind, secret, company_id, \
+     created_at, delivered_at, attempts, last_error from outbox";
+
+/// The columns of one notification, in the order of [`INSERT_ONE`]'s parameters.
+pub(crate) struct Columns<'a> {
+    pub id: Uuid,
+    pub channel: &'static str,
+    pub recipient: &'a str,
+    pub template: &'a str,
+    pub body: &'a str,
+    pub secret_kind: Option<&'static str>,
+    pub secret: Option<&'a str>,
+    pub company_id: Option<Uuid>,
+}
+
+impl<'a> Columns<'a> {
+    pub fn of(notification: &'a Notification) -> Self {
+        let (secret_kind, secret) = match &notification.secret {
+            Some(Secret::Token(token)) => (Some("token"), Some(token.as_str())),
+            Some(Secret::Pin(pin)) => (Some("pin"), Some(pin.as_str())),
+            None => (None, None),
+        };
+        Columns {
+            id: notification.id,
+            channel: notification.channel.as_str(),
+            recipient: &notification.recipient,
+            template: &notification.template,
+            body: &notification.body,
+            secret_kind,
+            secret,
+            company_id: notification.company_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct OutboxRow {
+    id: Uuid,
+    channel: String,
+    recipient: String,
+    template: String,
+    body: String,
+    secret_kind: Option<String>,
+    secret: Option<String>,
+    company_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+    attempts: i64,
+    last_error: Option<String>,
+}
+
+impl TryFrom<OutboxRow> for StoredNotification {
+    type Error = StoreError;
+
+    fn try_from(row: OutboxRow) -> Result<Self, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { position: 0, reason };
+        let channel = Channel::parse(&row.channel)
+            .ok_or_else(|| corrupt(format!("outbox {}: unknown channel {:?}", row.id, row.channel)))?;
+        let secret = match (row.secret_kind.as_deref(), row.secret) {
+            (Some("token"), Some(value)) => Some(Secret::Token(value)),
+            (Some("pin"), Some(value)) => Some(Secret::Pin(value)),
+            (None, None) => None,
+            (kind, _) => return Err(corrupt(format!("outbox {}: secret kind {kind:?}", row.id))),
+        };
+        Ok(StoredNotification {
+            notification: Notification {
+                id: row.id,
+                channel,
+                recipient: row.recipient,
+                template: row.template,
+                body: row.body,
+                secret,
+                company_id: row.company_id,
+            },
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+            attempts: row.attempts,
+            last_error: row.last_error,
+        })
+    }
+}
+
+pub(crate) fn decode(rows: Vec<OutboxRow>) -> Result<Vec<StoredNotification>, StoreError> {
+    rows.into_iter().map(StoredNotification::try_from).collect()
+}
+
+/// Appends the filter of `query` (after a `where true`) and its order and limit.
+pub(crate) fn push_query<DB: sqlx::Database>(builder: &mut sqlx::QueryBuilder<DB>, query: &OutboxQuery)
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(recipient) = &query.recipient {
+        builder.push(" and recipient = ").push_bind(recipient.clone());
+    }
+    if let Some(template) = &query.template {
+        builder.push(" and template = ").push_bind(template.clone());
+    }
+    if query.pending {
+        builder.push(" and delivered_at is null");
+    }
+    builder.push(" order by created_at, id limit ").push_bind(query.limit);
+}

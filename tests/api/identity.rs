@@ -1,0 +1,317 @@
+//! Portal users signing in: invitations read from the file mailbox as a user reads their mail,
+//! activation, sign-in by username, email or main phone and extension, sessions, lockout,
+//! "send credentials", password changes and resets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use crate::helpers::{
+    Answer, App, Company, create_user_with, on_both_backends, register_company, unique_main_phone,
+};
+
+on_both_backends!(
+    invitation_activation_and_sessions,
+    fifty_wrong_passwords_lock_at_the_limit,
+    credentials_and_resets
+);
+
+const PASSWORD: &str = "Correct-Horse-42";
+
+/// POSTs JSON to `path` with an optional bearer token.
+async fn post(app: &App, path: &str, body: Value, token: Option<&str>) -> Answer {
+    let mut request = app.client().post(app.url(path)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("send the request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("read the answer");
+    let body =
+        if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("a JSON answer") };
+    Answer { status, body, headers }
+}
+
+async fn sign_in(app: &App, login: &str, password: &str) -> Answer {
+    post(app, "/auth/login", json!({ "login": login, "password": password }), None).await
+}
+
+/// The notifications of the file mailbox for `to` with `template`, waiting (bounded) for the
+/// `count`th to arrive: the outbox is delivered just after the append commits.
+async fn mail(app: &App, to: &str, template: &str, count: usize) -> Vec<Value> {
+    let path = app.data_dir().join("outbox").join("notifications.jsonl");
+    for _ in 0..100 {
+        let lines = std::fs::read_to_string(&path).unwrap_or_default();
+        let found: Vec<Value> = lines
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| message["to"] == to && message["template"] == template)
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {template} number {count} for {to} in {}", path.display());
+}
+
+/// Creates an approved user and activates their account through the invitation they got.
+async fn activated_user(app: &App, company: &Company, username: &str) -> String {
+    let id = create_user_with(app, company, username, json!({ "approved": true })).await;
+    let email = format!("{username}@example.com");
+    let token = mail(app, &email, "invitation", 1).await[0]["token"].as_str().expect("a token").to_owned();
+    let answer =
+        post(app, "/commands/ActivateAccount", json!({ "token": token, "password": PASSWORD }), None).await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    id
+}
+
+async fn invitation_activation_and_sessions(app: App) {
+    let main_phone = unique_main_phone();
+    let reply = app.ok("RegisterCompany", json!({ "name": "Sign-in Co", "mainPhone": main_phone })).await;
+    let company = Company {
+        id: reply["id"].as_str().expect("id").to_owned(),
+        administrator_role_id: String::new(),
+        user_role_id: String::new(),
+    };
+    let id = create_user_with(&app, &company, "ivy", json!({ "approved": true, "extension": "101" })).await;
+
+    // The invitation: the token is in the mail, never in the event log.
+    let invitation = mail(&app, "ivy@example.com", "invitation", 1).await;
+    assert_eq!(invitation[0]["channel"], "EMAIL");
+    let token = invitation[0]["token"].as_str().expect("a token").to_owned();
+    assert!(
+        invitation[0]["body"].as_str().is_some_and(|body| body.contains("ivy") && !body.contains(&token))
+    );
+
+    // The operator sees the outbox, never the token.
+    let listed = app
+        .query(
+            "{ notifications(to: \"ivy@example.com\") { channel template carriesSecret body } }",
+            json!(null),
+        )
+        .await;
+    assert_eq!(listed["notifications"][0]["template"], "invitation");
+    assert_eq!(listed["notifications"][0]["carriesSecret"], true);
+    assert!(!listed.to_string().contains(&token));
+
+    // Not activated yet: no sign-in, whatever the password.
+    assert_eq!(sign_in(&app, "ivy", PASSWORD).await.status, 401);
+    // A password the company's policy refuses is named in its terms; nothing changes.
+    let events = app.event_count().await;
+    let weak =
+        post(&app, "/commands/ActivateAccount", json!({ "token": token, "password": "short" }), None).await;
+    weak.assert_error(400, "invalid_fields");
+    assert_eq!(weak.body["error"]["details"], json!({ "password": "must be 8 to 128 characters" }));
+    let wrong = post(
+        &app,
+        "/commands/ActivateAccount",
+        json!({ "token": "0".repeat(64), "password": PASSWORD }),
+        None,
+    )
+    .await;
+    wrong.assert_error(422, "invalid_token");
+    assert_eq!(app.event_count().await, events);
+
+    let activated =
+        post(&app, "/commands/ActivateAccount", json!({ "token": token, "password": PASSWORD }), None).await;
+    assert_eq!(activated.status, 200, "{:#}", activated.body);
+    assert_eq!(activated.body["events"][0]["type"], "PasswordSet");
+    let reused =
+        post(&app, "/commands/ActivateAccount", json!({ "token": token, "password": PASSWORD }), None).await;
+    reused.assert_error(422, "invalid_token");
+
+    // Sign in by username, email, or the company's main phone and the extension.
+    for login in ["ivy", "IVY@example.com", &format!("{main_phone} x101")] {
+        let answer = sign_in(&app, login, PASSWORD).await;
+        assert_eq!(answer.status, 200, "{login}: {:#}", answer.body);
+        assert_eq!(answer.body["userId"], id.as_str());
+    }
+    sign_in(&app, "ivy", "Wrong-Password-1").await.assert_error(401, "login_failed");
+    sign_in(&app, "nobody", PASSWORD).await.assert_error(401, "login_failed");
+
+    // A session acts as the user: on themselves only, with the user as the events' actor.
+    let session =
+        sign_in(&app, "ivy", PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned();
+    let mine = post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "Ivy" }), Some(&session)).await;
+    assert_eq!(mine.status, 200, "{:#}", mine.body);
+    let entry = app.audit(json!({ "userId": id, "eventTypes": ["UserProfileUpdated"] })).await;
+    assert_eq!(entry[0]["actor"], json!({ "kind": "USER", "id": id }));
+    post(&app, "/commands/ApproveUser", json!({ "userId": id }), Some(&session))
+        .await
+        .assert_error(403, "forbidden");
+    post(
+        &app,
+        "/commands/UpdateMyProfile",
+        json!({ "userId": company.id, "firstName": "X" }),
+        Some(&session),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    let graphql =
+        post(&app, "/graphql", json!({ "query": "{ users { totalCount } }" }), Some(&session)).await;
+    assert_eq!(graphql.status, 403, "{:#}", graphql.body);
+    let last_login =
+        app.query("query($id: ID!) { user(id: $id) { activated lastLoginAt } }", json!({ "id": id })).await;
+    assert_eq!(last_login["user"]["activated"], true);
+    assert!(last_login["user"]["lastLoginAt"].is_string());
+
+    // Logging out ends that session; suspending the user ends every other one.
+    let other =
+        sign_in(&app, "ivy", PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned();
+    assert_eq!(post(&app, "/auth/logout", json!({}), Some(&session)).await.status, 204);
+    post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "Ivy" }), Some(&session))
+        .await
+        .assert_error(401, "unauthorized");
+    app.ok("SuspendUser", json!({ "userId": id })).await;
+    post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "Ivy" }), Some(&other))
+        .await
+        .assert_error(401, "unauthorized");
+    sign_in(&app, "ivy", PASSWORD).await.assert_error(403, "account_inactive");
+
+    // No plain secret anywhere in the log.
+    let everything = serde_json::to_string(&app.audit(json!(null)).await).expect("json");
+    assert!(!everything.contains(&token) && !everything.contains(PASSWORD) && !everything.contains(&session));
+}
+
+/// Fifty wrong passwords at once: exactly the policy's limit is counted, then the lock holds.
+async fn fifty_wrong_passwords_lock_at_the_limit(app: App) {
+    let company = register_company(&app, "Brute Force Ltd").await;
+    let id = activated_user(&app, &company, "target").await;
+    let app = Arc::new(app);
+    let barrier = Arc::new(Barrier::new(50));
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let (app, barrier) = (Arc::clone(&app), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sign_in(&app, "target", &format!("Wrong-Guess-{n}")).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("a sign-in task").status);
+    }
+    let failed = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((failed, locked), (4, 46), "the fifth wrong password locks: {statuses:?}");
+    let counted = app.audit(json!({ "userId": id, "eventTypes": ["LoginFailed", "UserLocked"] })).await;
+    let types: Vec<_> = counted.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
+    assert_eq!(
+        types,
+        ["LoginFailed", "LoginFailed", "LoginFailed", "LoginFailed", "LoginFailed", "UserLocked"]
+    );
+
+    // The right password waits for the lock too; Retry-After says how long.
+    let answer = sign_in(&app, "target", PASSWORD).await;
+    answer.assert_error(429, "account_locked");
+    let retry: i64 = answer.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
+    assert!((800..=900).contains(&retry), "15 minutes: {retry}");
+    // An admin unlocks.
+    app.ok("UnlockUser", json!({ "userId": id })).await;
+    assert_eq!(sign_in(&app, "target", PASSWORD).await.status, 200);
+
+    // Guessing at a login that has no account is limited too: a burst of 60 attempts per login,
+    // then one a second. Seventy at once: about ten are turned away before any password check.
+    let barrier = Arc::new(Barrier::new(70));
+    let tasks: Vec<_> = (0..70)
+        .map(|n| {
+            let (app, barrier) = (Arc::clone(&app), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sign_in(&app, if n % 2 == 0 { "spray@example.com" } else { "Spray@Example.com" }, "Guess-1")
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("a sign-in task"));
+    }
+    let limited: Vec<_> = answers.iter().filter(|a| a.status == 429).collect();
+    assert!((5..=15).contains(&limited.len()), "{} of 70 limited", limited.len());
+    assert_eq!(answers.iter().filter(|a| a.status == 401).count() + limited.len(), 70);
+    limited[0].assert_error(429, "rate_limited");
+    assert!(limited[0].header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+}
+
+async fn credentials_and_resets(app: App) {
+    let company = register_company(&app, "Credentials Inc").await;
+    // Telzio's "send credentials": a first password the user must change.
+    let id =
+        create_user_with(&app, &company, "cara", json!({ "approved": true, "password": "Admin-Set-123" }))
+            .await;
+    let note = mail(&app, "cara@example.com", "credentials", 1).await;
+    assert!(
+        note[0].get("token").is_none()
+            && !note[0]["body"].as_str().unwrap_or_default().contains("Admin-Set-123")
+    );
+    let signed = sign_in(&app, "cara", "Admin-Set-123").await;
+    assert_eq!((signed.status, signed.body["mustChangePassword"].clone()), (200, json!(true)));
+    let session = signed.body["sessionToken"].as_str().expect("a session").to_owned();
+    post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "C" }), Some(&session))
+        .await
+        .assert_error(403, "forbidden");
+    let bad = post(
+        &app,
+        "/commands/ChangePassword",
+        json!({ "oldPassword": "nope", "newPassword": PASSWORD }),
+        Some(&session),
+    )
+    .await;
+    bad.assert_error(422, "wrong_password");
+    let changed = post(
+        &app,
+        "/commands/ChangePassword",
+        json!({ "oldPassword": "Admin-Set-123", "newPassword": PASSWORD }),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{:#}", changed.body);
+    // A new password ends the sessions started before it.
+    post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "C" }), Some(&session))
+        .await
+        .assert_error(401, "unauthorized");
+    let fresh = sign_in(&app, "cara", PASSWORD).await;
+    assert_eq!((fresh.status, fresh.body["mustChangePassword"].clone()), (200, json!(false)));
+
+    // A forgotten password: the answer is the same for anyone; the user gets a reset token.
+    for login in ["cara@example.com", "nobody@example.com"] {
+        let answer = post(&app, "/auth/password-reset", json!({ "login": login }), None).await;
+        assert_eq!((answer.status, answer.body.clone()), (202, json!({ "accepted": true })));
+    }
+    let reset = mail(&app, "cara@example.com", "password_reset", 1).await;
+    let token = reset[0]["token"].as_str().expect("a token").to_owned();
+    let answer = post(
+        &app,
+        "/commands/ActivateAccount",
+        json!({ "token": token, "password": "Brand-New-Pass-7" }),
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    sign_in(&app, "cara", PASSWORD).await.assert_error(401, "login_failed");
+    assert_eq!(sign_in(&app, "cara", "Brand-New-Pass-7").await.status, 200);
+    // An admin's reset sends a new token; the previous one no longer works.
+    app.ok("ResetPassword", json!({ "userId": id })).await;
+    app.ok("ResetPassword", json!({ "userId": id })).await;
+    let resets = mail(&app, "cara@example.com", "password_reset", 3).await;
+    let (older, newest) = (resets[1]["token"].clone(), resets[2]["token"].clone());
+    post(&app, "/commands/ActivateAccount", json!({ "token": older, "password": PASSWORD }), None)
+        .await
+        .assert_error(422, "invalid_token");
+    assert_eq!(
+        post(&app, "/commands/ActivateAccount", json!({ "token": newest, "password": PASSWORD }), None)
+            .await
+            .status,
+        200
+    );
+    // An activated user gets no second invitation.
+    app.command_with("ResendInvitation", &json!({ "userId": id }), &[])
+        .await
+        .assert_error(422, "already_activated");
+}
