@@ -7,6 +7,7 @@
 //!
 //! Must not: write SQL, read read models, or decide business rules itself.
 
+mod access;
 mod attachments;
 mod auth;
 mod cache;
@@ -71,10 +72,6 @@ impl Caller {
         Caller { actor: Actor { kind: ActorKind::System, id: None }, must_change_password: false }
     }
 }
-
-/// Commands a signed-in user may send until per-company access control lands: the ones that
-/// act on themselves.
-const SELF_SERVICE: [&str; 4] = ["UpdateMyProfile", "UpdateMySettings", "ChangePassword", "ActivateAccount"];
 
 impl CommandApi {
     /// `database` is the log's own: it also keeps the uploaded attachments and the sessions.
@@ -335,7 +332,6 @@ async fn handle(
         return Err(ApiError::UnknownCommand(command_type.to_owned()));
     }
     permit(&caller, command_type)?;
-    let actor = caller.actor;
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
         _ => ApiError::MalformedJson(rejection.body_text()),
@@ -345,8 +341,9 @@ async fn handle(
     if !body.is_object() {
         return Err(ApiError::MalformedJson("the body must be a JSON object".to_owned()));
     }
+    api.authorize(&caller, command_type, &body).await?;
     let request = RequestInfo {
-        actor,
+        actor: caller.actor,
         request_id: request_id.to_owned(),
         correlation_id: Uuid::parse_str(request_id).unwrap_or_else(|_| Uuid::now_v7()),
         idempotency_key: idempotency_key(headers)?,
@@ -361,8 +358,9 @@ async fn handle(
         .map_err(|_| ApiError::Internal)?
 }
 
-/// What a caller may send. The operator: everything. A signed-in user: only what acts on
-/// themselves, and only `ChangePassword` while an admin-set password waits to be changed.
+/// What a caller may send, before the body is read. The operator: everything. A signed-in
+/// user: only `ChangePassword` while an admin-set password waits to be changed (the rest is
+/// decided by `access.rs`). No token: only the commands whose body proves who acts.
 fn permit(caller: &Caller, command_type: &str) -> Result<(), ApiError> {
     match caller.actor.kind {
         ActorKind::Operator => Ok(()),
@@ -371,8 +369,8 @@ fn permit(caller: &Caller, command_type: &str) -> Result<(), ApiError> {
                 "the password an administrator set must be changed first (ChangePassword)".to_owned(),
             ))
         }
-        ActorKind::User if SELF_SERVICE.contains(&command_type) => Ok(()),
-        ActorKind::User => Err(ApiError::Forbidden(format!("a user may not send {command_type}"))),
+        // What their levels allow, on which companies: `access.rs`, once the body is read.
+        ActorKind::User => Ok(()),
         ActorKind::System if ANONYMOUS_COMMAND_TYPES.contains(&command_type) => Ok(()),
         ActorKind::System => Err(ApiError::Unauthorized),
     }

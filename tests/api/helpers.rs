@@ -241,6 +241,11 @@ impl App {
     }
 
     /// The position every query of [`App::query`] waits for.
+    /// Remembers the position of a command sent some other way, so that later reads wait for it.
+    pub fn note_position(&self, position: i64) {
+        self.last_position.fetch_max(position, Ordering::SeqCst);
+    }
+
     pub fn last_position(&self) -> i64 {
         self.last_position.load(Ordering::SeqCst)
     }

@@ -18,10 +18,10 @@ on_both_backends!(
     credentials_and_resets
 );
 
-const PASSWORD: &str = "Correct-Horse-42";
+pub(crate) const PASSWORD: &str = "Correct-Horse-42";
 
 /// POSTs JSON to `path` with an optional bearer token.
-async fn post(app: &App, path: &str, body: Value, token: Option<&str>) -> Answer {
+pub(crate) async fn post(app: &App, path: &str, body: Value, token: Option<&str>) -> Answer {
     let mut request = app.client().post(app.url(path)).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -32,16 +32,19 @@ async fn post(app: &App, path: &str, body: Value, token: Option<&str>) -> Answer
     let bytes = response.bytes().await.expect("read the answer");
     let body =
         if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).expect("a JSON answer") };
+    if let Some(position) = body["position"].as_i64().filter(|_| status == 200) {
+        app.note_position(position);
+    }
     Answer { status, body, headers }
 }
 
-async fn sign_in(app: &App, login: &str, password: &str) -> Answer {
+pub(crate) async fn sign_in(app: &App, login: &str, password: &str) -> Answer {
     post(app, "/auth/login", json!({ "login": login, "password": password }), None).await
 }
 
 /// The notifications of the file mailbox for `to` with `template`, waiting (bounded) for the
 /// `count`th to arrive: the outbox is delivered just after the append commits.
-async fn mail(app: &App, to: &str, template: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn mail(app: &App, to: &str, template: &str, count: usize) -> Vec<Value> {
     let path = app.data_dir().join("outbox").join("notifications.jsonl");
     for _ in 0..100 {
         let lines = std::fs::read_to_string(&path).unwrap_or_default();
@@ -59,7 +62,7 @@ async fn mail(app: &App, to: &str, template: &str, count: usize) -> Vec<Value> {
 }
 
 /// Creates an approved user and activates their account through the invitation they got.
-async fn activated_user(app: &App, company: &Company, username: &str) -> String {
+pub(crate) async fn activated_user(app: &App, company: &Company, username: &str) -> String {
     let id = create_user_with(app, company, username, json!({ "approved": true })).await;
     let email = format!("{username}@example.com");
     let token = mail(app, &email, "invitation", 1).await[0]["token"].as_str().expect("a token").to_owned();

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod access;
 mod commands;
 mod concurrency;
 mod graphql;
