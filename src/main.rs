@@ -206,21 +206,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let authenticator = Arc::clone(&commands);
     let graphql = query_api::GraphqlState {
         schema: query_api::schema(database.clone(), Arc::clone(&log)),
+        database: database.clone(),
         log: Arc::clone(&log),
         progress: projectors.progress.clone(),
         authenticate: Arc::new(move |headers| {
             let authenticator = Arc::clone(&authenticator);
             Box::pin(async move {
-                match authenticator.authenticate(&headers).await {
-                    Ok(caller) if caller.actor.kind == domain::ActorKind::Operator => {
-                        query_api::Access::Granted
+                let Ok(caller) = authenticator.authenticate(&headers).await else {
+                    return query_api::Access::Unauthenticated;
+                };
+                match (caller.actor.kind, caller.actor.id) {
+                    (domain::ActorKind::Operator, _) => {
+                        query_api::Access::Granted(query_api::Viewer::Operator)
                     }
-                    // Until per-company access control lands, a user's session reads nothing here.
-                    Ok(_) => query_api::Access::Forbidden(
-                        "GraphQL answers the operator only in this version; signed-in users cannot query yet"
-                            .to_owned(),
+                    (domain::ActorKind::User, Some(user_id)) if !caller.must_change_password => {
+                        match authenticator.standing(user_id).await {
+                            Ok((company_id, users_level)) => {
+                                query_api::Access::Granted(query_api::Viewer::User {
+                                    user_id,
+                                    company_id,
+                                    users_level,
+                                    companies: Default::default(),
+                                })
+                            }
+                            Err(_) => query_api::Access::Unauthenticated,
+                        }
+                    }
+                    (domain::ActorKind::User, _) => query_api::Access::Forbidden(
+                        "the password an administrator set must be changed first (ChangePassword)".to_owned(),
                     ),
-                    Err(_) => query_api::Access::Unauthenticated,
+                    _ => query_api::Access::Unauthenticated,
                 }
             })
         }),

@@ -126,6 +126,12 @@ impl CommandApi {
         Ok(())
     }
 
+    /// A signed-in user's company and effective level on USERS, for the query side.
+    pub async fn standing(&self, user_id: Uuid) -> Result<(Uuid, Level), ApiError> {
+        let member = self.member(user_id).await?;
+        Ok((member.company_id, member.level(Module::Users)))
+    }
+
     /// The user's company and effective levels; the admin flag counts as FULL on USERS.
     async fn member(&self, user_id: Uuid) -> Result<Member, ApiError> {
         let a = &self.aggregates;

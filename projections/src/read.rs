@@ -189,6 +189,10 @@ pub struct UserQuery {
     pub include_deleted: bool,
     /// Users of the company's descendants too (with `company_id`).
     pub include_descendants: bool,
+    /// Only users of these companies (what a signed-in user may see); `None`: any company.
+    pub within: Option<Vec<Uuid>>,
+    /// Only this user (a signed-in user who may not see others).
+    pub only: Option<Uuid>,
 }
 
 fn push_user_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &UserQuery, now: DateTime<Utc>)
@@ -198,6 +202,12 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    if let Some(within) = &filter.within {
+        push_within(query, "company_id", within);
+    }
+    if let Some(only) = filter.only {
+        query.push(" and id = ").push_bind(only);
+    }
     if let Some(company_id) = filter.company_id {
         if filter.include_descendants {
             query
@@ -271,6 +281,23 @@ pub async fn users_count(
     Ok(count)
 }
 
+/// ` and <column> in (…)`: rows of these ids only (an empty list matches nothing).
+fn push_within<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, column: &str, ids: &[Uuid])
+where
+    for<'q> Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if ids.is_empty() {
+        query.push(" and false");
+        return;
+    }
+    query.push(format!(" and {column} in ("));
+    let mut separated = query.separated(", ");
+    for id in ids {
+        separated.push_bind(*id);
+    }
+    query.push(")");
+}
+
 /// Narrows a companies listing.
 #[derive(Debug, Clone, Default)]
 pub struct CompanyQuery {
@@ -280,6 +307,8 @@ pub struct CompanyQuery {
     pub include_descendants: bool,
     /// Case-insensitive substring of the name.
     pub search: Option<String>,
+    /// Only these companies (what a signed-in user may see); `None`: every company.
+    pub within: Option<Vec<Uuid>>,
 }
 
 fn push_company_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &CompanyQuery)
@@ -287,6 +316,9 @@ where
     for<'q> Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    if let Some(within) = &filter.within {
+        push_within(query, "id", within);
+    }
     match (filter.parent_id, filter.include_descendants) {
         (Some(parent_id), true) => {
             query
@@ -352,6 +384,8 @@ pub struct TicketQuery {
     pub status: Option<ticket::Status>,
     pub topic: Option<ticket::Topic>,
     pub requester_id: Option<Uuid>,
+    /// Only tickets of these companies (what a signed-in user may see); `None`: any company.
+    pub within: Option<Vec<Uuid>>,
 }
 
 fn push_ticket_filter<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &TicketQuery)
@@ -359,6 +393,9 @@ where
     for<'q> Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> &'static str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    if let Some(within) = &filter.within {
+        push_within(query, "company_id", within);
+    }
     if let Some(company_id) = filter.company_id {
         query.push(" and company_id = ").push_bind(company_id);
     }

@@ -9,6 +9,9 @@
 
 mod loaders;
 mod types;
+mod viewer;
+
+pub use viewer::Viewer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -147,7 +150,12 @@ impl Query {
         let id = parse_id(&id, "id")?;
         let state = context.data::<QueryState>()?;
         let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
-        Ok(rows.into_iter().next().map(|row| User { row: Arc::new(row), at: Utc::now() }))
+        let viewer = Viewer::of(context);
+        Ok(rows
+            .into_iter()
+            .next()
+            .filter(|row| viewer.sees_user(row.id, row.state.company_id))
+            .map(|row| User { row: Arc::new(row), at: Utc::now() }))
     }
 
     /// Users in id order (creation order), optionally of one company and filtered.
@@ -171,6 +179,8 @@ impl Query {
             search: filter.search,
             include_deleted: filter.include_deleted,
             include_descendants: filter.include_descendants,
+            within: Viewer::of(context).within(),
+            only: Viewer::of(context).only_self(),
         };
         if query.include_descendants && query.company_id.is_none() {
             return Err(bad_input("filter.includeDescendants: needs companyId"));
@@ -194,20 +204,30 @@ impl Query {
     }
 
     async fn role(&self, context: &Context<'_>, id: ID) -> Result<Option<Role>> {
-        role_by_id(context, parse_id(&id, "id")?).await
+        let role = role_by_id(context, parse_id(&id, "id")?).await?;
+        let viewer = Viewer::of(context);
+        Ok(role
+            .filter(|role| role.row.state.company_id.is_some_and(|company| viewer.sees_people_of(company))))
     }
 
     /// The company's roles that are not deleted, by name.
     async fn roles(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Role>> {
         let state = context.data::<QueryState>()?;
         let company_id = parse_id(&company_id, "companyId")?;
+        if !Viewer::of(context).sees_people_of(company_id) {
+            return Ok(Vec::new());
+        }
         let rows =
             projections::read::roles_of_company(&state.database, company_id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
     }
 
     async fn company(&self, context: &Context<'_>, id: ID) -> Result<Option<Company>> {
-        company_by_id(context, parse_id(&id, "id")?).await
+        let id = parse_id(&id, "id")?;
+        if !Viewer::of(context).sees_company(id) {
+            return Ok(None);
+        }
+        company_by_id(context, id).await
     }
 
     /// Companies in id order (creation order), filtered.
@@ -224,6 +244,7 @@ impl Query {
             parent_id: filter.parent_id.as_ref().map(|id| parse_id(id, "filter.parentId")).transpose()?,
             include_descendants: filter.include_descendants,
             search: filter.search,
+            within: Viewer::of(context).within(),
         };
         if query.include_descendants && query.parent_id.is_none() {
             return Err(bad_input("filter.includeDescendants: needs parentId"));
@@ -254,7 +275,9 @@ impl Query {
         let id = parse_id(&user_id, "userId")?;
         let state = context.data::<QueryState>()?;
         let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
-        let Some(row) = rows.into_iter().next() else {
+        let viewer = Viewer::of(context);
+        let Some(row) = rows.into_iter().next().filter(|row| viewer.sees_user(row.id, row.state.company_id))
+        else {
             return Err(bad_input(format!("userId: no user {id}")));
         };
         User { row: Arc::new(row), at: Utc::now() }.menu(context).await
@@ -270,6 +293,10 @@ impl Query {
         #[graphql(default = false)] pending: bool,
         first: Option<i32>,
     ) -> Result<Vec<Notification>> {
+        if !Viewer::of(context).is_operator() {
+            return Err(async_graphql::Error::new("the outbox is for the operator only")
+                .extend_with(|_, extensions| extensions.set("code", "FORBIDDEN")));
+        }
         let state = context.data::<QueryState>()?;
         let query = eventlog::OutboxQuery { recipient: to, template, pending, limit: page_size(first)? };
         let stored = state.log.outbox(&query).await.map_err(internal)?;
@@ -277,13 +304,19 @@ impl Query {
     }
 
     async fn group(&self, context: &Context<'_>, id: ID) -> Result<Option<Group>> {
-        group_by_id(context, parse_id(&id, "id")?).await
+        let group = group_by_id(context, parse_id(&id, "id")?).await?;
+        let viewer = Viewer::of(context);
+        Ok(group
+            .filter(|group| group.row.state.company_id.is_some_and(|company| viewer.sees_people_of(company))))
     }
 
     /// The company's groups that are not deleted, Main Group first, then by name.
     async fn groups(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Group>> {
         let state = context.data::<QueryState>()?;
         let company_id = parse_id(&company_id, "companyId")?;
+        if !Viewer::of(context).sees_people_of(company_id) {
+            return Ok(Vec::new());
+        }
         let rows =
             projections::read::groups_of_company(&state.database, company_id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
@@ -293,7 +326,17 @@ impl Query {
         let id = parse_id(&id, "id")?;
         let state = context.data::<QueryState>()?;
         let rows = projections::read::tickets_by_ids(&state.database, &[id]).await.map_err(internal)?;
-        Ok(rows.into_iter().next().map(|row| Ticket { row: Arc::new(row) }))
+        let viewer = Viewer::of(context);
+        Ok(rows
+            .into_iter()
+            .next()
+            .filter(|row| {
+                let company = row.state.company_id.unwrap_or_default();
+                viewer.sees_people_of(company)
+                    || (viewer.sees_company(company)
+                        && viewer.only_self().is_some_and(|me| row.state.requester_id == Some(me)))
+            })
+            .map(|row| Ticket { row: Arc::new(row) }))
     }
 
     /// Support tickets in id order (the order they were opened), optionally of one company
@@ -317,6 +360,15 @@ impl Query {
                 .as_ref()
                 .map(|id| parse_id(id, "filter.requesterId"))
                 .transpose()?,
+            within: Viewer::of(context).within(),
+        };
+        // Without VIEW on USERS, a user sees the tickets they opened only.
+        let query = match Viewer::of(context).only_self() {
+            Some(me) if query.requester_id.is_some_and(|requester| requester != me) => {
+                TicketQuery { within: Some(Vec::new()), ..query }
+            }
+            Some(me) => TicketQuery { requester_id: Some(me), ..query },
+            None => query,
         };
         let limit = page_size(first)?;
         let after = after.as_deref().map(|cursor| decode_cursor("ticket", cursor)).transpose()?;
@@ -365,9 +417,25 @@ impl Query {
             return Err(bad_input("filter: from must not be after to"));
         }
         let limit = page_size(first)?;
+        let company_id = filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?;
+        // A signed-in user with VIEW on USERS reads the trail of a company they see (their own
+        // when none is named); anyone else reads nothing.
+        let company_id = match Viewer::of(context) {
+            Viewer::Operator => company_id,
+            viewer @ Viewer::User { company_id: own, .. } => {
+                let company = company_id.unwrap_or(*own);
+                if !viewer.sees_people_of(company) {
+                    return Ok(AuditConnection {
+                        edges: Vec::new(),
+                        page_info: PageInfo { has_next_page: false, end_cursor: None },
+                    });
+                }
+                Some(company)
+            }
+        };
         let query = AuditQuery {
             stream_id,
-            company_id: filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?,
+            company_id,
             actor_id: filter.actor_id.as_ref().map(|id| parse_id(id, "filter.actorId")).transpose()?,
             event_types: filter.event_types,
             from: filter.from,
@@ -404,6 +472,9 @@ impl Query {
             let payload =
                 domain::user::Event::from_stored(&event.event_type, &event.data).map_err(internal)?;
             user_state = domain::user::evolve(user_state, &payload);
+        }
+        if !Viewer::of(context).sees_user(id, user_state.company_id) {
+            return Ok(None);
         }
         let row = Row {
             id,
@@ -459,6 +530,8 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
 #[derive(Clone)]
 pub struct GraphqlState {
     pub schema: PortalSchema,
+    /// The read models' database, to find the companies a signed-in user sees.
+    pub database: Database,
     pub log: Arc<dyn EventLog>,
     pub progress: Progress,
     /// Decides what a request's bearer token may do here.
@@ -467,7 +540,8 @@ pub struct GraphqlState {
 
 /// What the transport lets through.
 pub enum Access {
-    Granted,
+    /// For a user, `companies` is filled in by the transport (their company and those under it).
+    Granted(Viewer),
     /// No token, or not a good one: 401.
     Unauthenticated,
     /// A good token that may not query this API: 403, with why.
@@ -493,8 +567,8 @@ fn error_response(status: axum::http::StatusCode, code: &str, message: &str) -> 
 
 async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     use axum::http::StatusCode;
-    match (state.authenticate)(headers.clone()).await {
-        Access::Granted => {}
+    let mut viewer = match (state.authenticate)(headers.clone()).await {
+        Access::Granted(viewer) => viewer,
         Access::Unauthenticated => {
             return error_response(
                 StatusCode::UNAUTHORIZED,
@@ -503,6 +577,19 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
             );
         }
         Access::Forbidden(reason) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", &reason),
+    };
+    if let Viewer::User { company_id, companies, .. } = &mut viewer {
+        let database = &state.database;
+        match projections::read::descendants_of_company(database, *company_id).await {
+            Ok(rows) => {
+                companies.insert(*company_id);
+                companies.extend(rows.into_iter().map(|row| row.id));
+            }
+            Err(error) => {
+                tracing::error!(%error, "the companies of a viewer could not be read");
+                return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
+            }
+        }
     }
     if let Some(value) = headers.get("x-portal-min-position") {
         let Some(position) =
@@ -544,7 +631,7 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
             }
         }
     }
-    GraphQLResponse::from(state.schema.execute(request.into_inner()).await).into_response()
+    GraphQLResponse::from(state.schema.execute(request.into_inner().data(viewer)).await).into_response()
 }
 
 /// The SDL of the schema, as committed under `schemas/graphql/`.

@@ -555,9 +555,13 @@ impl Company {
     async fn main_phone(&self) -> &str {
         &self.row.state.main_phone
     }
-    /// The reseller this company is a customer of.
+    /// The reseller this company is a customer of (`null` for a signed-in user of the customer:
+    /// the reseller is not theirs to see).
     async fn parent(&self, context: &Context<'_>) -> Result<Option<Company>> {
         let Some(id) = self.row.state.parent_company_id else { return Ok(None) };
+        if !crate::Viewer::of(context).sees_company(id) {
+            return Ok(None);
+        }
         company_by_id(context, id).await
     }
     /// The customer companies directly under this one.

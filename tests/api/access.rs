@@ -124,6 +124,8 @@ async fn another_tenants_ids_are_unknown_ids(app: App) {
         );
     }
     assert_eq!(app.event_count().await, events, "nothing was written");
+    graphql_shows_nothing_of_another_tenant(&app, &admin, &a, &b, [&b_user, &b_role, &b_group, &b_ticket])
+        .await;
     // And B is as it was.
     let data =
         app.query("query($id: ID!) { user(id: $id) { firstName status } }", json!({ "id": b_user })).await;
@@ -234,4 +236,64 @@ async fn admins_reach_down_and_levels_decide(app: App) {
     .await;
     assert_eq!(within.status, 200, "{:#}", within.body);
     assert_eq!(app.event_count().await, events + 1);
+}
+
+/// Company B's rows are not there for company A's admin, and B's ids read like unknown ids.
+async fn graphql_shows_nothing_of_another_tenant(
+    app: &App,
+    admin: &str,
+    a: &Company,
+    b: &Company,
+    ids: [&String; 4],
+) {
+    let [b_user, b_role, b_group, b_ticket] = ids;
+    let graphql = |query: &'static str, variables: Value| async move {
+        let answer =
+            post(app, "/graphql", json!({ "query": query, "variables": variables }), Some(admin)).await;
+        assert_eq!(answer.status, 200, "{:#}", answer.body);
+        answer.body
+    };
+    let by_id = "query($user: ID!, $role: ID!, $group: ID!, $company: ID!, $ticket: ID!) {
+        user(id: $user) { id } role(id: $role) { id } group(id: $group) { id } company(id: $company) { id }
+        ticket(id: $ticket) { id } roles(companyId: $company) { id } groups(companyId: $company) { id }
+        userAsOf(id: $user, at: \"2100-01-01T00:00:00Z\") { id }
+        users(companyId: $company) { totalCount } tickets(companyId: $company) { totalCount }
+        auditTrail(filter: { companyId: $company }) { edges { cursor } } }";
+    let foreign = graphql(
+        by_id,
+        json!({ "user": b_user, "role": b_role, "group": b_group, "company": b.id, "ticket": b_ticket }),
+    )
+    .await;
+    let unknown = || uuid::Uuid::now_v7().to_string();
+    let nowhere = graphql(
+        by_id,
+        json!({ "user": unknown(), "role": unknown(), "group": unknown(), "company": unknown(), "ticket": unknown() }),
+    )
+    .await;
+    assert_eq!(foreign, nowhere, "another tenant's ids read exactly like unknown ids");
+    assert_eq!(foreign["data"]["user"], json!(null));
+    assert_eq!(foreign["data"]["users"]["totalCount"], 0);
+
+    // Lists without a company show A's rows only.
+    let lists = graphql(
+        "{ users(filter: { includeDeleted: true }) { edges { node { company { id } } } }
+           companies { edges { node { id } } } tickets { totalCount }
+           auditTrail(first: 500) { edges { node { companyId } } } }",
+        json!(null),
+    )
+    .await;
+    let companies: Vec<_> = lists["data"]["users"]["edges"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|e| e["node"]["company"]["id"].clone())
+        .collect();
+    assert!(!companies.is_empty() && companies.iter().all(|c| *c == json!(a.id)), "{companies:?}");
+    assert_eq!(lists["data"]["companies"]["edges"], json!([{ "node": { "id": a.id } }]));
+    assert_eq!(lists["data"]["tickets"]["totalCount"], 0);
+    let trail = lists["data"]["auditTrail"]["edges"].as_array().expect("audit");
+    assert!(!trail.is_empty() && trail.iter().all(|e| e["node"]["companyId"] == json!(a.id)));
+    let outbox = graphql("{ notifications { to } }", json!(null)).await;
+    assert_eq!(outbox["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert!(!outbox.to_string().contains("@example.com"));
 }
