@@ -263,7 +263,8 @@ async fn upsert_users(
         crate::with_transaction!(transaction, |connection| {
             let mut query = QueryBuilder::new(
                 "insert into users (id, company_id, username, role_id, group_id, approved, disapproved, suspended, \
-             suspended_until, deactivated, deleted, search, state, version, created_at, updated_at) ",
+             suspended_until, deactivated, deleted, activated, locked_until, search, state, version, created_at, \
+             updated_at) ",
             );
             query.push_values(rows, |mut values, row| {
                 values
@@ -278,6 +279,8 @@ async fn upsert_users(
                     .push_bind(row.state.suspended_until)
                     .push_bind(row.state.deactivated)
                     .push_bind(row.state.deleted)
+                    .push_bind(row.state.activated)
+                    .push_bind(row.state.locked_until)
                     .push_bind(search_text(&row.state))
                     .push_bind(json(&row.state))
                     .push_bind(row.version)
@@ -289,7 +292,8 @@ async fn upsert_users(
              role_id = excluded.role_id, group_id = excluded.group_id, approved = excluded.approved, \
              disapproved = excluded.disapproved, suspended = excluded.suspended, \
              suspended_until = excluded.suspended_until, deactivated = excluded.deactivated, \
-             deleted = excluded.deleted, search = excluded.search, \
+             deleted = excluded.deleted, activated = excluded.activated, locked_until = excluded.locked_until, \
+             search = excluded.search, \
              state = excluded.state, version = excluded.version, updated_at = excluded.updated_at",
         );
             query.build().execute(&mut **connection).await?;

@@ -184,6 +184,10 @@ pub struct UserQuery {
     pub role_id: Option<Uuid>,
     pub group_id: Option<Uuid>,
     pub deactivated: Option<bool>,
+    /// Has set a password.
+    pub activated: Option<bool>,
+    /// Locked now by failed sign-ins.
+    pub locked: Option<bool>,
     /// Case-insensitive substring of username, names, email, phone or extension.
     pub search: Option<String>,
     pub include_deleted: bool,
@@ -239,6 +243,13 @@ where
     }
     if let Some(deactivated) = filter.deactivated {
         query.push(" and deactivated = ").push_bind(deactivated);
+    }
+    if let Some(activated) = filter.activated {
+        query.push(" and activated = ").push_bind(activated);
+    }
+    if let Some(locked) = filter.locked {
+        let condition = if locked { " and " } else { " and not " };
+        query.push(condition).push("(locked_until is not null and locked_until > ").push_bind(now).push(")");
     }
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         query.push(" and search like ").push_bind(like_pattern(search)).push(" escape '\\'");

@@ -97,6 +97,10 @@ pub struct UserFilter {
     pub role_id: Option<ID>,
     pub group_id: Option<ID>,
     pub deactivated: Option<bool>,
+    /// Has set a password (through their invitation, or an admin's).
+    pub activated: Option<bool>,
+    /// Locked now by failed sign-ins.
+    pub locked: Option<bool>,
     /// Case-insensitive text found in the username, first or last name, email, phone or
     /// extension.
     pub search: Option<String>,
@@ -176,6 +180,8 @@ impl Query {
             role_id: filter.role_id.as_ref().map(|id| parse_id(id, "filter.roleId")).transpose()?,
             group_id: filter.group_id.as_ref().map(|id| parse_id(id, "filter.groupId")).transpose()?,
             deactivated: filter.deactivated,
+            activated: filter.activated,
+            locked: filter.locked,
             search: filter.search,
             include_deleted: filter.include_deleted,
             include_descendants: filter.include_descendants,

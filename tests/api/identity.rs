@@ -222,8 +222,22 @@ async fn fifty_wrong_passwords_lock_at_the_limit(app: App) {
     answer.assert_error(429, "account_locked");
     let retry: i64 = answer.header("retry-after").and_then(|v| v.parse().ok()).expect("Retry-After");
     assert!((800..=900).contains(&retry), "15 minutes: {retry}");
+    // The admin's list shows who is locked, and who has activated their account.
+    let list = "query($c: ID!) { locked: users(companyId: $c, filter: { locked: true }) { totalCount }
+        active: users(companyId: $c, filter: { activated: true, locked: false }) { totalCount }
+        waiting: users(companyId: $c, filter: { activated: false }) { totalCount } }";
+    let counts = app.query(list, json!({ "c": company.id })).await;
+    assert_eq!(
+        counts,
+        json!({ "locked": { "totalCount": 1 }, "active": { "totalCount": 0 }, "waiting": { "totalCount": 0 } })
+    );
     // An admin unlocks.
     app.ok("UnlockUser", json!({ "userId": id })).await;
+    let counts = app.query(list, json!({ "c": company.id })).await;
+    assert_eq!(
+        (counts["locked"]["totalCount"].clone(), counts["active"]["totalCount"].clone()),
+        (json!(0), json!(1))
+    );
     assert_eq!(sign_in(&app, "target", PASSWORD).await.status, 200);
 
     // Guessing at a login that has no account is limited too: a burst of 60 attempts per login,

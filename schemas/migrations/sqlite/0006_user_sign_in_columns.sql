@@ -1,0 +1,3 @@
+-- Issue 4: the admin's users list filters on activation and lock (TeleGo's list shows both).
+alter table users add column activated integer not null default 0;
+alter table users add column locked_until text;
