@@ -24,6 +24,8 @@ enum Need {
     Level(Module, Level),
     /// Acts on the caller only (the body's `userId`, if any, is theirs).
     Themselves,
+    /// On the caller, or on others with this level.
+    ThemselvesOr(Module, Level),
     /// Any user of the companies the ids name (tickets: "contact us").
     Member,
     /// The platform operator only (licences and apps are the provider's business).
@@ -37,6 +39,7 @@ fn need(command_type: &str) -> Need {
         "UpdateMyProfile" | "UpdateMySettings" | "ChangePassword" | "ConfirmOwnership"
         | "DeclineOwnership" => Need::Themselves,
         "OpenTicket" | "CommentOnTicket" | "CloseTicket" => Need::Member,
+        "SetTwoFactor" => Need::ThemselvesOr(Users, Edit),
         "SetLicenseLimit" | "SetEnabledApps" => Need::Operator,
         "RegisterCompany" => Need::Level(AccountSettings, Full),
         "UpdateCompany" | "SetCompanyPolicies" => Need::Level(AccountSettings, Edit),
@@ -102,10 +105,8 @@ impl CommandApi {
         let allowed = match need {
             Need::Operator => false,
             Need::Member => true,
-            Need::Themselves => body
-                .get("userId")
-                .and_then(Value::as_str)
-                .is_none_or(|id| Uuid::parse_str(id).is_ok_and(|id| id == member.user_id)),
+            Need::Themselves => is_self(&member, body),
+            Need::ThemselvesOr(module, level) => is_self(&member, body) || member.level(module) >= level,
             Need::Level(module, level) => member.level(module) >= level,
         };
         if !allowed {
@@ -173,6 +174,13 @@ impl CommandApi {
         }
         Ok(false)
     }
+}
+
+/// The body names no user, or the caller.
+fn is_self(member: &Member, body: &Value) -> bool {
+    body.get("userId")
+        .and_then(Value::as_str)
+        .is_none_or(|id| Uuid::parse_str(id).is_ok_and(|id| id == member.user_id))
 }
 
 /// The company an aggregate belongs to; `None` when it does not exist (the command's own

@@ -71,6 +71,7 @@ pub(crate) fn routes() -> Router<Arc<CommandApi>> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/password-reset", post(password_reset))
+        .route("/auth/verify", post(verify))
 }
 
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
@@ -97,16 +98,28 @@ async fn login(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
-    // Detached, like a command: a client hanging up must not cut a sign-in between its append
-    // and its session.
-    let outcome = tokio::spawn(async move {
+    detached(async move {
         let body: dto::Login = parse(json_body(body)?)?;
         api.limits.check(ip, &body.login)?;
         api.sign_in(body).await
     })
     .await
-    .unwrap_or(Err(ApiError::Internal));
-    match outcome {
+}
+
+async fn verify(State(api): State<Arc<CommandApi>>, body: Result<Bytes, BytesRejection>) -> Response {
+    detached(async move {
+        let body: dto::Verify = parse(json_body(body)?)?;
+        api.verify_pin(body).await
+    })
+    .await
+}
+
+/// Runs a sign-in step in a task of its own, like a command: a client hanging up must not cut
+/// it between its append and its session. 200 with the reply, or the error.
+async fn detached(
+    step: impl std::future::Future<Output = Result<serde_json::Value, ApiError>> + Send + 'static,
+) -> Response {
+    match tokio::spawn(step).await.unwrap_or(Err(ApiError::Internal)) {
         Ok(reply) => (StatusCode::OK, axum::Json(reply)).into_response(),
         Err(error) => error.into_response(),
     }
@@ -187,6 +200,15 @@ impl CommandApi {
             .map(|(_, id)| id))
     }
 
+    /// Signs in in process, as `POST /auth/login` does for a caller without an address: the
+    /// per-login rate limit, then the argon2 check, the recorded attempt and a new session.
+    /// Answers the same JSON (`sessionToken`, `expiresAt`, `userId`, `mustChangePassword`).
+    /// `portal bench` measures sign-ins through it.
+    pub async fn login(&self, login: &str, password: &str) -> Result<serde_json::Value, ApiError> {
+        self.limits.check(None, login)?;
+        self.sign_in(dto::Login { login: login.to_owned(), password: password.to_owned() }).await
+    }
+
     async fn sign_in(&self, body: dto::Login) -> Result<serde_json::Value, ApiError> {
         let user_id = self.user_by_login(&body.login).await?;
         let hash = match user_id {
@@ -224,9 +246,31 @@ impl CommandApi {
             let until = user.locked_until.unwrap_or_else(Utc::now);
             return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
         }
+        if types.contains(&"TwoFactorChallenged") {
+            let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
+            let challenge = user.pending_challenge.ok_or(ApiError::Internal)?;
+            if user.password_hash.as_deref().is_some_and(secrets::needs_rehash) {
+                self.rehash(user_id, body.password).await;
+            }
+            return Ok(json!({
+                "mfaRequired": true,
+                "challengeId": challenge.challenge_id,
+                "channel": "SMS",
+                "expiresAt": challenge.expires_at,
+            }));
+        }
         if !types.contains(&"LoginSucceeded") {
             return Err(login_failed());
         }
+        let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
+        if user.password_hash.as_deref().is_some_and(secrets::needs_rehash) {
+            self.rehash(user_id, body.password).await;
+        }
+        self.open_session(user_id).await
+    }
+
+    /// A new session for a user who just signed in.
+    async fn open_session(&self, user_id: Uuid) -> Result<serde_json::Value, ApiError> {
         let now = Utc::now();
         let token = secrets::new_token()?;
         let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
@@ -239,15 +283,40 @@ impl CommandApi {
             revoked_at: None,
         };
         eventlog::create_session(&self.aggregates.database, &session).await?;
-        if user.password_hash.as_deref().is_some_and(secrets::needs_rehash) {
-            self.rehash(user_id, body.password).await;
-        }
         Ok(json!({
             "sessionToken": token,
             "expiresAt": session.expires_at,
             "userId": user_id,
             "mustChangePassword": user.must_change_password,
         }))
+    }
+
+    /// The second step of a sign-in with a PIN by SMS.
+    async fn verify_pin(&self, body: dto::Verify) -> Result<serde_json::Value, ApiError> {
+        let log = self.aggregates.log.as_ref();
+        let owner = log.claim_owner(&user::challenge_claim(body.challenge_id)).await?;
+        let Some((_, user_id)) = owner.as_deref().and_then(domain::parse_stream_id) else {
+            return Err(ApiError::from(domain::DomainError::rule(
+                "invalid_challenge",
+                "the sign-in this PIN was for is over (used, replaced, or too many wrong PINs): sign in again",
+            )));
+        };
+        let stripe = (user_id.as_u128() % self.login_locks.len() as u128) as usize;
+        let _serialised = self.login_locks[stripe].lock().await;
+        let user = self.aggregates.users.refresh(log, user_id).await?.state;
+        let expected = user.pending_challenge.as_ref().map(|c| c.pin_hash.clone()).unwrap_or_default();
+        let pin_ok = !expected.is_empty()
+            && secrets::pin_hash(&self.aggregates.pin_key, body.challenge_id, &body.pin) == expected;
+        let request = RequestInfo {
+            actor: Actor { kind: ActorKind::User, id: Some(user_id) },
+            ..RequestInfo::system()
+        };
+        let body = json!({ "userId": user_id, "challengeId": body.challenge_id, "pinOk": pin_ok });
+        let outcome = self.execute("VerifyPin", body, request).await?;
+        if outcome.reply.events.iter().any(|e| e.event_type == "LoginSucceeded") {
+            return self.open_session(user_id).await;
+        }
+        Err(ApiError::PinFailed)
     }
 
     /// Stores the password again with today's parameters, after a successful sign-in.

@@ -120,6 +120,9 @@ impl Default for Settings {
 pub struct Aggregates {
     pub log: Arc<dyn EventLog>,
     pub settings: Settings,
+    /// The server's key for PIN hashes (derived from the operator token, so every process of
+    /// one deployment has it).
+    pub pin_key: [u8; 32],
     /// The log's database, for the attachments stored beside it.
     pub database: Database,
     pub companies: Cache<domain::company::State, domain::company::Event>,
@@ -130,11 +133,12 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    pub fn new(log: Arc<dyn EventLog>, database: Database, settings: Settings) -> Self {
+    pub fn new(log: Arc<dyn EventLog>, database: Database, settings: Settings, pin_key: [u8; 32]) -> Self {
         use domain::{company, group, role, ticket, user};
         Aggregates {
             log,
             settings,
+            pin_key,
             database,
             companies: Cache::new(company::CATEGORY, company::evolve),
             roles: Cache::new(role::CATEGORY, role::evolve),

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::plan::{Decision, Plan};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 40] = [
+pub const COMMAND_TYPES: [&str; 41] = [
     "RegisterCompany",
     "UpdateCompany",
     "SetLicenseLimit",
@@ -45,6 +45,7 @@ pub const COMMAND_TYPES: [&str; 40] = [
     "SetPassword",
     "ChangePassword",
     "UnlockUser",
+    "SetTwoFactor",
     "ChangeMobileNumber",
     "RequestOwnership",
     "ConfirmOwnership",
@@ -67,7 +68,8 @@ pub const COMMAND_TYPES: [&str; 40] = [
 
 /// Commands the API runs for its own endpoints (`/auth/…`), never reachable as
 /// `POST /commands/…`.
-pub const INTERNAL_COMMAND_TYPES: [&str; 3] = ["RecordLogin", "RequestPasswordReset", "RehashPassword"];
+pub const INTERNAL_COMMAND_TYPES: [&str; 4] =
+    ["RecordLogin", "VerifyPin", "RequestPasswordReset", "RehashPassword"];
 
 /// Commands that need no bearer token: the token in their body proves who acts.
 pub const ANONYMOUS_COMMAND_TYPES: [&str; 1] = ["ActivateAccount"];
@@ -234,7 +236,9 @@ pub async fn decide(
         | "SetPassword"
         | "ChangePassword"
         | "UnlockUser"
+        | "SetTwoFactor"
         | "RecordLogin"
+        | "VerifyPin"
         | "RequestPasswordReset"
         | "RehashPassword" => credentials::decide(&on, command_type, body).await,
         other => Err(ApiError::UnknownCommand(other.to_owned())),

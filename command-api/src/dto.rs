@@ -109,6 +109,8 @@ pub struct PasswordPolicyBody {
     pub max_failed_logins: Option<u32>,
     /// How long the first lock lasts; each further one twice as long (at most a day).
     pub lock_minutes: Option<u32>,
+    /// Every user signs in with a PIN by SMS as well.
+    pub require_two_factor: Option<bool>,
 }
 
 impl PasswordPolicyBody {
@@ -116,6 +118,7 @@ impl PasswordPolicyBody {
         PasswordPolicy {
             max_failed_logins: self.max_failed_logins.unwrap_or(current.max_failed_logins),
             lock_minutes: self.lock_minutes.unwrap_or(current.lock_minutes),
+            require_two_factor: self.require_two_factor.unwrap_or(current.require_two_factor),
             min_length: self.min_length.unwrap_or(current.min_length),
             max_length: self.max_length.unwrap_or(current.max_length),
             required_classes: self.required_classes.unwrap_or(current.required_classes),
@@ -448,4 +451,28 @@ pub struct RecordLogin {
 pub struct RehashPassword {
     pub user_id: Uuid,
     pub password_hash: String,
+}
+
+/// Internal: the PIN of a sign-in challenge, after it was compared.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyPin {
+    pub user_id: Uuid,
+    pub challenge_id: Uuid,
+    pub pin_ok: bool,
+}
+
+/// `POST /auth/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verify {
+    pub challenge_id: Uuid,
+    pub pin: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetTwoFactor {
+    pub user_id: Uuid,
+    pub enabled: bool,
 }

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// 401 `pin_failed`: a wrong PIN (the third voids the challenge).
+    #[error("the PIN is not right")]
+    PinFailed,
     /// 401 `login_failed`: the same for an unknown login and a wrong password.
     #[error("the login or the password is not right")]
     LoginFailed,
@@ -72,7 +75,7 @@ impl ApiError {
             }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::AccountInactive(_) => StatusCode::FORBIDDEN,
-            ApiError::LoginFailed => StatusCode::UNAUTHORIZED,
+            ApiError::LoginFailed | ApiError::PinFailed => StatusCode::UNAUTHORIZED,
             ApiError::Locked { .. } | ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnknownCommand(_) | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::VersionConflict { .. } | ApiError::AlreadyTaken { .. } => StatusCode::CONFLICT,
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::LoginFailed => "login_failed",
+            ApiError::PinFailed => "pin_failed",
             ApiError::AccountInactive(_) => "account_inactive",
             ApiError::Locked { .. } => "account_locked",
             ApiError::RateLimited { .. } => "rate_limited",

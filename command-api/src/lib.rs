@@ -87,7 +87,12 @@ impl CommandApi {
     ) -> Self {
         let locks = || (0..COMPANY_LOCKS).map(|_| tokio::sync::Mutex::new(())).collect();
         CommandApi {
-            aggregates: Aggregates::new(log, database, settings),
+            aggregates: Aggregates::new(
+                log,
+                database,
+                settings,
+                digest(format!("pin-key\n{operator_token}").as_bytes()),
+            ),
             operator_token_digest: digest(operator_token.as_bytes()),
             company_locks: locks(),
             login_locks: locks(),

@@ -58,7 +58,24 @@ pub fn new_token() -> Result<String, ApiError> {
     Ok(hex::encode(bytes))
 }
 
-/// How a token or PIN is stored: SHA-256, hex.
+/// A new random 6-digit PIN.
+pub fn new_pin() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|_| ApiError::Internal)?;
+    Ok(format!("{:06}", u64::from_le_bytes(bytes) % 1_000_000))
+}
+
+/// How a PIN is stored: SHA-256 of the server's key, the challenge and the PIN. A PIN has only a
+/// million values, so a plain hash in the audit trail could be reversed by anyone who reads it.
+pub fn pin_hash(key: &[u8; 32], challenge_id: uuid::Uuid, pin: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(key);
+    hasher.update(challenge_id.as_bytes());
+    hasher.update(pin.trim().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// How a token is stored: SHA-256, hex (a token has 256 random bits).
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
 }
@@ -87,5 +104,10 @@ mod tests {
         assert_ne!(first, second);
         assert_ne!(token_hash(&first), first);
         assert_eq!(token_hash(&first), token_hash(&format!(" {first} ")));
+        let challenge = uuid::Uuid::now_v7();
+        assert_ne!(pin_hash(&[1; 32], challenge, "123456"), pin_hash(&[2; 32], challenge, "123456"), "keyed");
+        assert_ne!(pin_hash(&[1; 32], challenge, "123456"), token_hash("123456"));
+        let pin = new_pin().expect("pin");
+        assert!(pin.len() == 6 && pin.chars().all(|c| c.is_ascii_digit()), "{pin}");
     }
 }

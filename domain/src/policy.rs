@@ -80,6 +80,9 @@ pub struct PasswordPolicy {
     /// How long the first lock lasts; each further lock lasts twice as long (at most a day).
     #[serde(default = "default_lock_minutes")]
     pub lock_minutes: u32,
+    /// Every user of the company signs in with a PIN sent by SMS as well.
+    #[serde(default)]
+    pub require_two_factor: bool,
     pub min_length: u32,
     pub max_length: u32,
     /// How many of the four classes (uppercase, lowercase, digits, symbols) must appear.
@@ -101,6 +104,7 @@ impl Default for PasswordPolicy {
         PasswordPolicy {
             max_failed_logins: default_max_failed_logins(),
             lock_minutes: default_lock_minutes(),
+            require_two_factor: false,
             min_length: 8,
             max_length: 128,
             required_classes: 2,
@@ -272,6 +276,7 @@ mod tests {
         PasswordPolicy {
             max_failed_logins: 0,
             lock_minutes: 0,
+            require_two_factor: false,
             min_length: 4,
             max_length: 2,
             required_classes: 5,
@@ -320,6 +325,28 @@ mod tests {
                 "{max_failed_logins} failures, {lock_minutes} min"
             );
         }
+    }
+
+    #[test]
+    fn a_second_factor_is_off_by_default_and_any_choice_is_valid() {
+        assert!(!PasswordPolicy::default().require_two_factor);
+        let required = PasswordPolicy { require_two_factor: true, ..PasswordPolicy::default() };
+        assert!(policy_problems(&required).is_empty());
+
+        let stored = serde_json::json!({
+            "maxFailedLogins": 5,
+            "lockMinutes": 15,
+            "minLength": 8,
+            "maxLength": 128,
+            "requiredClasses": 2,
+            "forbiddenCharacters": "",
+        });
+        let read: PasswordPolicy =
+            serde_json::from_value(stored).expect("a policy without the second factor reads");
+        assert_eq!(read, PasswordPolicy::default(), "a policy stored before the second factor requires none");
+        let written = serde_json::to_value(&required).expect("a policy serializes");
+        assert_eq!(written["requireTwoFactor"], serde_json::json!(true));
+        assert_eq!(serde_json::from_value::<PasswordPolicy>(written).expect("it reads back"), required);
     }
 
     #[test]

@@ -220,10 +220,22 @@ pub enum Command {
         old_password_ok: bool,
         password_hash: String,
     },
-    /// A sign-in attempt; `password_ok` is the caller's verification of the password.
+    /// A sign-in attempt; `password_ok` is the caller's verification of the password. With
+    /// `challenge`, a right password asks for the PIN the caller sends by SMS instead of
+    /// signing in (when the company or the user wants a second factor).
     RecordLogin {
         password_ok: bool,
         policy: crate::policy::PasswordPolicy,
+        challenge: Option<NewChallenge>,
+    },
+    /// The PIN of the pending challenge; `pin_ok` is the caller's comparison of hashes.
+    VerifyPin {
+        challenge_id: Uuid,
+        pin_ok: bool,
+    },
+    /// Two-factor sign-in for this user, whatever the company's policy.
+    SetTwoFactor {
+        enabled: bool,
     },
     Unlock,
     /// The same password, hashed again with today's parameters after a sign-in.
@@ -231,6 +243,28 @@ pub enum Command {
         password_hash: String,
     },
 }
+
+/// A second-factor challenge the caller is about to send: the PIN's hash and its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChallenge {
+    pub challenge_id: Uuid,
+    pub pin_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A PIN sent by SMS, waiting; only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChallenge {
+    pub challenge_id: Uuid,
+    #[serde(skip)]
+    pub pin_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub failures: u32,
+}
+
+/// Wrong PINs a challenge takes before it is void (a new sign-in sends a new PIN).
+pub const PIN_ATTEMPTS: u32 = 3;
 
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -497,6 +531,23 @@ pub enum Event {
     PasswordRehashed {
         password_hash: String,
     },
+    /// The password was right; a PIN went by SMS. `pinHash` is a keyed SHA-256 of the PIN (the
+    /// key is the server's), so that nobody who reads the audit trail can try the million PINs.
+    #[serde(rename_all = "camelCase")]
+    TwoFactorChallenged {
+        challenge_id: Uuid,
+        pin_hash: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// A wrong PIN; the challenge is void after [`PIN_ATTEMPTS`].
+    #[serde(rename_all = "camelCase")]
+    TwoFactorFailed {
+        challenge_id: Uuid,
+        failures: u32,
+    },
+    TwoFactorSet {
+        enabled: bool,
+    },
 }
 
 fn yes() -> bool {
@@ -536,6 +587,9 @@ impl Event {
             Event::UserLocked { .. } => "UserLocked",
             Event::UserUnlocked {} => "UserUnlocked",
             Event::PasswordRehashed { .. } => "PasswordRehashed",
+            Event::TwoFactorChallenged { .. } => "TwoFactorChallenged",
+            Event::TwoFactorFailed { .. } => "TwoFactorFailed",
+            Event::TwoFactorSet { .. } => "TwoFactorSet",
         }
     }
 
@@ -684,9 +738,27 @@ impl Event {
                 }
                 changes.push(ClaimChange::Acquire(token_claim(token_hash)));
             }
+            Event::TwoFactorChallenged { challenge_id, .. } => {
+                if let Some(pending) = &before.pending_challenge {
+                    changes.push(ClaimChange::Release(challenge_claim(pending.challenge_id)));
+                }
+                changes.push(ClaimChange::Acquire(challenge_claim(*challenge_id)));
+            }
+            Event::LoginSucceeded { .. } => {
+                if let Some(pending) = &before.pending_challenge {
+                    changes.push(ClaimChange::Release(challenge_claim(pending.challenge_id)));
+                }
+            }
+            Event::TwoFactorFailed { challenge_id, failures } if *failures >= PIN_ATTEMPTS => {
+                changes.push(ClaimChange::Release(challenge_claim(*challenge_id)));
+            }
             Event::PasswordSet { .. } => {
                 if let Some(pending) = &before.pending_token {
                     changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
+                }
+                // A sign-in begun with the old password does not finish with the new one.
+                if let Some(pending) = &before.pending_challenge {
+                    changes.push(ClaimChange::Release(challenge_claim(pending.challenge_id)));
                 }
             }
             Event::OwnershipConfirmed { from_company_id, .. } => {
@@ -697,6 +769,9 @@ impl Event {
             Event::UserDeleted {} => {
                 if let Some(pending) = &before.pending_token {
                     changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
+                }
+                if let Some(pending) = &before.pending_challenge {
+                    changes.push(ClaimChange::Release(challenge_claim(pending.challenge_id)));
                 }
                 let suspended =
                     before.previous_mobiles.iter().filter(|m| m.status == PreviousNumber::Suspended);
@@ -721,6 +796,11 @@ crate::stored_event!(Event);
 
 pub fn username_claim(username: &str) -> String {
     format!("username:{}", username.to_lowercase())
+}
+
+/// A pending second-factor challenge leads to its user: `/auth/verify` names no user.
+pub fn challenge_claim(challenge_id: Uuid) -> String {
+    format!("challenge:{challenge_id}")
 }
 
 /// A pending token (by its hash) leads to its user: `ActivateAccount` names no user.
@@ -784,6 +864,9 @@ pub struct State {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Sessions started before this instant are void (the password changed).
     pub sessions_valid_after: Option<DateTime<Utc>>,
+    /// Signs in with a PIN by SMS as well, whatever the company's policy.
+    pub two_factor: bool,
+    pub pending_challenge: Option<PendingChallenge>,
 }
 
 impl Default for State {
@@ -821,6 +904,8 @@ impl Default for State {
             lockouts: 0,
             last_login_at: None,
             sessions_valid_after: None,
+            two_factor: false,
+            pending_challenge: None,
         }
     }
 }
@@ -977,9 +1062,14 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
         Command::ChangePassword { old_password_ok, password_hash } => {
             credentials::decide_change(state, old_password_ok, password_hash, context)?
         }
-        Command::RecordLogin { password_ok, policy } => {
-            credentials::decide_login(state, password_ok, &policy, context)?
+        Command::RecordLogin { password_ok, policy, challenge } => {
+            credentials::decide_login(state, password_ok, &policy, challenge, context)?
         }
+        Command::VerifyPin { challenge_id, pin_ok } => {
+            credentials::decide_pin(state, challenge_id, pin_ok, context)?
+        }
+        Command::SetTwoFactor { enabled } if enabled == state.two_factor => Vec::new(),
+        Command::SetTwoFactor { enabled } => vec![Event::TwoFactorSet { enabled }],
         Command::Unlock if state.is_locked_at(context.now) || state.failed_logins > 0 => {
             vec![Event::UserUnlocked {}]
         }
@@ -1207,12 +1297,14 @@ pub fn evolve(mut state: State, event: &Event) -> State {
             state.password_hash = Some(password_hash.clone());
             state.must_change_password = *must_change;
             state.pending_token = None;
+            state.pending_challenge = None;
             state.activated = true;
             state.failed_logins = 0;
             state.locked_until = None;
             state.sessions_valid_after = Some(*at);
         }
         Event::LoginSucceeded { at } => {
+            state.pending_challenge = None;
             state.last_login_at = Some(*at);
             state.failed_logins = 0;
             // Locks grow while the wrong passwords go on; a good sign-in starts again.
@@ -1230,6 +1322,22 @@ pub fn evolve(mut state: State, event: &Event) -> State {
             state.failed_logins = 0;
         }
         Event::PasswordRehashed { password_hash } => state.password_hash = Some(password_hash.clone()),
+        Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at } => {
+            state.pending_challenge = Some(PendingChallenge {
+                challenge_id: *challenge_id,
+                pin_hash: pin_hash.clone(),
+                expires_at: *expires_at,
+                failures: 0,
+            });
+        }
+        Event::TwoFactorFailed { failures, .. } => {
+            if *failures >= PIN_ATTEMPTS {
+                state.pending_challenge = None;
+            } else if let Some(challenge) = &mut state.pending_challenge {
+                challenge.failures = *failures;
+            }
+        }
+        Event::TwoFactorSet { enabled } => state.two_factor = *enabled,
     }
     state
 }

@@ -320,6 +320,10 @@ impl User {
     async fn must_change_password(&self) -> bool {
         self.row.state.must_change_password
     }
+    /// Signs in with a PIN by SMS as well, whatever the company's policy.
+    async fn two_factor(&self) -> bool {
+        self.row.state.two_factor
+    }
     /// Suspended at this moment (a suspension whose end has passed no longer counts).
     async fn suspended(&self) -> bool {
         self.row.state.is_suspended_at(self.at)
@@ -506,6 +510,8 @@ pub struct PasswordPolicy {
     pub max_failed_logins: i32,
     /// How long the first lock lasts, in minutes; each further one twice as long.
     pub lock_minutes: i32,
+    /// Every user signs in with a PIN by SMS as well.
+    pub require_two_factor: bool,
 }
 
 #[derive(SimpleObject)]
@@ -636,6 +642,7 @@ impl Company {
                 forbidden_characters: password.forbidden_characters.clone(),
                 max_failed_logins: small(password.max_failed_logins),
                 lock_minutes: small(password.lock_minutes),
+                require_two_factor: password.require_two_factor,
             },
         }
     }

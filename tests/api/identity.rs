@@ -13,6 +13,7 @@ use crate::helpers::{
 };
 
 on_both_backends!(
+    two_factor_by_sms,
     invitation_activation_and_sessions,
     fifty_wrong_passwords_lock_at_the_limit,
     credentials_and_resets
@@ -339,4 +340,104 @@ async fn credentials_and_resets(app: App) {
     app.command_with("ResendInvitation", &json!({ "userId": id }), &[])
         .await
         .assert_error(422, "already_activated");
+}
+
+/// A company that wants a second factor: the password, then a 6-digit PIN sent by SMS.
+async fn two_factor_by_sms(app: App) {
+    let company = register_company(&app, "Two Steps Ltd").await;
+    app.ok(
+        "SetCompanyPolicies",
+        json!({ "companyId": company.id, "passwordPolicy": { "requireTwoFactor": true } }),
+    )
+    .await;
+    let id =
+        create_user_with(&app, &company, "tess", json!({ "approved": true, "mobile": "+44 7911 123456" }))
+            .await;
+    let token = mail(&app, "tess@example.com", "invitation", 1).await[0]["token"].clone();
+    let activated =
+        post(&app, "/commands/ActivateAccount", json!({ "token": token, "password": PASSWORD }), None).await;
+    assert_eq!(activated.status, 200, "{:#}", activated.body);
+
+    // The right password asks for the PIN, sent by SMS to the mobile number.
+    let first = sign_in(&app, "tess", PASSWORD).await;
+    assert_eq!(first.status, 200, "{:#}", first.body);
+    assert_eq!(
+        (first.body["mfaRequired"].clone(), first.body["channel"].clone()),
+        (json!(true), json!("SMS"))
+    );
+    assert!(first.body.get("sessionToken").is_none());
+    let challenge = first.body["challengeId"].clone();
+    let sms = mail(&app, "+447911123456", "sms_pin", 1).await;
+    assert_eq!(sms[0]["channel"], "SMS");
+    let pin = sms[0]["pin"].as_str().expect("a PIN").to_owned();
+    assert!(pin.len() == 6 && !sms[0]["body"].as_str().unwrap_or_default().contains(&pin));
+
+    let verify = |pin: String, challenge: Value| {
+        let app = &app;
+        async move { post(app, "/auth/verify", json!({ "challengeId": challenge, "pin": pin }), None).await }
+    };
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    verify(wrong.to_owned(), challenge.clone()).await.assert_error(401, "pin_failed");
+    let signed = verify(pin.clone(), challenge.clone()).await;
+    assert_eq!(signed.status, 200, "{:#}", signed.body);
+    assert!(signed.body["sessionToken"].is_string());
+    assert_eq!(signed.body["userId"], id.as_str());
+    // A PIN works once.
+    verify(pin, challenge).await.assert_error(422, "invalid_challenge");
+
+    // Three wrong PINs void the challenge: sign in again for a new one.
+    let again = sign_in(&app, "tess", PASSWORD).await.body["challengeId"].clone();
+    for _ in 0..3 {
+        verify(wrong.to_owned(), again.clone()).await.assert_error(401, "pin_failed");
+    }
+    let sms = mail(&app, "+447911123456", "sms_pin", 2).await;
+    let right = sms[1]["pin"].as_str().expect("a PIN").to_owned();
+    verify(right, again).await.assert_error(422, "invalid_challenge");
+    let trail = app.audit(json!({ "userId": id, "eventTypes": ["TwoFactorChallenged", "TwoFactorFailed", "LoginSucceeded"] })).await;
+    assert_eq!(trail.len(), 2 + 4 + 1, "two challenges, four wrong PINs, one sign-in");
+    assert!(
+        !serde_json::to_string(&trail)
+            .unwrap_or_default()
+            .contains(&sms[1]["pin"].as_str().unwrap_or("-").to_owned())
+    );
+
+    // A user can ask for the second factor themselves, in a company that does not require it.
+    let relaxed = register_company(&app, "Relaxed Ltd").await;
+    let (ray, _) = (
+        create_user_with(
+            &app,
+            &relaxed,
+            "ray",
+            json!({ "approved": true, "mobile": "+44 7911 123457", "password": "Admin-Set-123" }),
+        )
+        .await,
+        (),
+    );
+    let session = change_first_password(&app, "ray", "Admin-Set-123").await;
+    let enabled =
+        post(&app, "/commands/SetTwoFactor", json!({ "userId": ray, "enabled": true }), Some(&session)).await;
+    assert_eq!(enabled.status, 200, "{:#}", enabled.body);
+    assert_eq!(sign_in(&app, "ray", PASSWORD).await.body["mfaRequired"], true);
+
+    // Without a mobile number there is no second factor to send: refused, clearly.
+    create_user_with(&app, &company, "nomo", json!({ "approved": true, "password": "Admin-Set-123" })).await;
+    let answer = sign_in(&app, "nomo", "Admin-Set-123").await;
+    answer.assert_error(403, "account_inactive");
+    assert!(answer.body["error"]["message"].as_str().is_some_and(|m| m.contains("mobile")));
+}
+
+/// Signs in with the password an admin set, changes it to [`PASSWORD`] and signs in again: the
+/// new session.
+async fn change_first_password(app: &App, login: &str, first: &str) -> String {
+    let session =
+        sign_in(app, login, first).await.body["sessionToken"].as_str().expect("a session").to_owned();
+    let changed = post(
+        app,
+        "/commands/ChangePassword",
+        json!({ "oldPassword": first, "newPassword": PASSWORD }),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{:#}", changed.body);
+    sign_in(app, login, PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned()
 }

@@ -84,11 +84,64 @@ pub(super) async fn decide(
             let dto::RecordLogin { user_id, password_ok } = parse(body)?;
             let state = a.users.load(a.log.as_ref(), user_id).await?.state;
             let policy = company_of(on, &state).await?.password_policy;
-            let mut decision = on.user(user_id, user::Command::RecordLogin { password_ok, policy }).await?;
+            // A second factor when the company or the user wants one: a PIN by SMS.
+            let mut message = None;
+            let challenge = if password_ok && (policy.require_two_factor || state.two_factor) {
+                let Some(mobile) = state.get(user::Field::Mobile) else {
+                    return Err(ApiError::AccountInactive(
+                        "signing in needs a PIN by SMS, and the account has no mobile number: ask an administrator"
+                            .to_owned(),
+                    ));
+                };
+                let pin = secrets::new_pin()?;
+                let challenge_id = Uuid::now_v7();
+                let challenge = user::NewChallenge {
+                    challenge_id,
+                    pin_hash: secrets::pin_hash(&a.pin_key, challenge_id, &pin),
+                    expires_at: on.context.now + chrono::TimeDelta::minutes(PIN_MINUTES),
+                };
+                message = Some(pin_message(&state, mobile, pin));
+                Some(challenge)
+            } else {
+                None
+            };
+            let command = user::Command::RecordLogin { password_ok, policy, challenge };
+            let mut decision = on.user(user_id, command).await?;
+            decision.notifications.extend(message);
             decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
             Ok(decision)
         }
+        "VerifyPin" => {
+            let dto::VerifyPin { user_id, challenge_id, pin_ok } = parse(body)?;
+            let mut decision = on.user(user_id, user::Command::VerifyPin { challenge_id, pin_ok }).await?;
+            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            Ok(decision)
+        }
+        "SetTwoFactor" => {
+            let dto::SetTwoFactor { user_id, enabled } = parse(body)?;
+            on.user(
+                own_user(on.context, Some(user_id)).unwrap_or(user_id),
+                user::Command::SetTwoFactor { enabled },
+            )
+            .await
+        }
         other => Err(ApiError::UnknownCommand(other.to_owned())),
+    }
+}
+
+/// How long a sign-in PIN works (the seeds' "valid only for 10 minutes").
+const PIN_MINUTES: i64 = 10;
+
+/// The SMS that carries a sign-in PIN.
+fn pin_message(user: &user::State, mobile: &str, pin: String) -> Notification {
+    Notification {
+        id: Uuid::now_v7(),
+        channel: Channel::Sms,
+        recipient: mobile.to_owned(),
+        template: "sms_pin".to_owned(),
+        body: format!("Your customer portal verification code is valid for {PIN_MINUTES} minutes."),
+        secret: Some(Secret::Pin(pin)),
+        company_id: user.company_id,
     }
 }
 

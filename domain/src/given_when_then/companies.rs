@@ -70,6 +70,11 @@ fn telemessage_passwords() -> PasswordPolicy {
     }
 }
 
+/// The default password policy, with a PIN by SMS at every sign-in.
+fn two_factor_passwords() -> PasswordPolicy {
+    PasswordPolicy { require_two_factor: true, ..PasswordPolicy::default() }
+}
+
 fn policies_set(username: Option<UsernamePolicy>, password: Option<PasswordPolicy>) -> company::Event {
     company::Event::CompanyPoliciesSet { username_policy: username, password_policy: password }
 }
@@ -539,6 +544,24 @@ fn company_policies() {
             then: Then::Events(vec![]),
         },
         Case {
+            name: "a company may require a second factor for every sign-in",
+            given: vec![acme_registered()],
+            when: SetPolicies { username: None, password: Some(two_factor_passwords()) },
+            then: Then::Events(vec![policies_set(None, Some(two_factor_passwords()))]),
+        },
+        Case {
+            name: "requiring a second factor again is a no-op",
+            given: vec![acme_registered(), policies_set(None, Some(two_factor_passwords()))],
+            when: SetPolicies { username: None, password: Some(two_factor_passwords()) },
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "a second factor no longer required is a change",
+            given: vec![acme_registered(), policies_set(None, Some(two_factor_passwords()))],
+            when: SetPolicies { username: None, password: Some(PasswordPolicy::default()) },
+            then: Then::Events(vec![policies_set(None, Some(PasswordPolicy::default()))]),
+        },
+        Case {
             name: "no policies at all is a no-op",
             given: vec![acme_registered()],
             when: SetPolicies { username: None, password: None },
@@ -569,6 +592,7 @@ fn company_policies() {
                 password: Some(PasswordPolicy {
                     max_failed_logins: 0,
                     lock_minutes: 0,
+                    require_two_factor: false,
                     min_length: 4,
                     max_length: 2,
                     required_classes: 5,

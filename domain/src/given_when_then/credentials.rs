@@ -1,5 +1,5 @@
-//! User credentials: single-use tokens, passwords, sign-in attempts and lockouts, and the claims
-//! tokens and company main phones take.
+//! User credentials: single-use tokens, passwords, sign-in attempts and lockouts, the second
+//! factor (a PIN by SMS), and the claims tokens, challenges and company main phones take.
 
 use serde_json::json;
 
@@ -62,7 +62,69 @@ fn login(password_ok: bool) -> user::Command {
 }
 
 fn login_with(password_ok: bool, policy: PasswordPolicy) -> user::Command {
-    user::Command::RecordLogin { password_ok, policy }
+    user::Command::RecordLogin { password_ok, policy, challenge: None }
+}
+
+// --- the second factor -------------------------------------------------------------------------
+
+const CHALLENGE: Uuid = Uuid::from_u128(0xC4A1_0001);
+const OTHER_CHALLENGE: Uuid = Uuid::from_u128(0xC4A1_0002);
+/// The SHA-256 of the PIN `123456`.
+const PIN: &str = "8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92";
+/// The SHA-256 of the PIN `654321`.
+const OTHER_PIN: &str = "481f6cc0511143ccdd7e2d1b1b94faf0a700a8b49cd13922a70b5ae28acaa8c5";
+
+/// The company wants a PIN by SMS at every sign-in (the caller then offers a challenge).
+fn two_factor_policy() -> PasswordPolicy {
+    PasswordPolicy { require_two_factor: true, ..PasswordPolicy::default() }
+}
+
+/// A sign-in attempt with a challenge offered, valid for ten minutes, under `policy`.
+fn login_challenged(
+    password_ok: bool,
+    policy: PasswordPolicy,
+    challenge_id: Uuid,
+    pin_hash: &str,
+) -> user::Command {
+    user::Command::RecordLogin {
+        password_ok,
+        policy,
+        challenge: Some(user::NewChallenge {
+            challenge_id,
+            pin_hash: pin_hash.to_owned(),
+            expires_at: minutes(10),
+        }),
+    }
+}
+
+/// A sign-in attempt with [`CHALLENGE`] offered, the company requiring a second factor.
+fn login_2fa(password_ok: bool) -> user::Command {
+    login_challenged(password_ok, two_factor_policy(), CHALLENGE, PIN)
+}
+
+fn challenged_until(challenge_id: Uuid, pin_hash: &str, expires_at: DateTime<Utc>) -> user::Event {
+    user::Event::TwoFactorChallenged { challenge_id, pin_hash: pin_hash.to_owned(), expires_at }
+}
+
+/// A PIN sent now, valid for ten minutes.
+fn challenged(challenge_id: Uuid, pin_hash: &str) -> user::Event {
+    challenged_until(challenge_id, pin_hash, minutes(10))
+}
+
+fn verify(challenge_id: Uuid, pin_ok: bool) -> user::Command {
+    user::Command::VerifyPin { challenge_id, pin_ok }
+}
+
+fn pin_failed(challenge_id: Uuid, failures: u32) -> user::Event {
+    user::Event::TwoFactorFailed { challenge_id, failures }
+}
+
+fn set_two_factor(enabled: bool) -> user::Command {
+    user::Command::SetTwoFactor { enabled }
+}
+
+fn two_factor_set(enabled: bool) -> user::Event {
+    user::Event::TwoFactorSet { enabled }
 }
 
 /// Three failures lock, for ten minutes at first.
@@ -125,6 +187,22 @@ fn account_locked(until: DateTime<Utc>, retry_after_seconds: i64) -> DomainError
 
 fn account_inactive(reason: &str) -> DomainError {
     rule("account_inactive", reason)
+}
+
+fn invalid_challenge() -> DomainError {
+    rule(
+        "invalid_challenge",
+        "the sign-in this PIN was for is over (used, replaced, or too many wrong PINs): sign in again",
+    )
+}
+
+fn challenge_expired() -> DomainError {
+    rule("challenge_expired", "the PIN has expired: sign in again for a new one")
+}
+
+/// A right PIN for a user who may no longer sign in (suspended, locked… since the password).
+fn pin_account_inactive() -> DomainError {
+    account_inactive("the account may not sign in now")
 }
 
 // --- tokens ----------------------------------------------------------------------------------
@@ -828,6 +906,445 @@ fn user_unlock() {
     check(cases, user::decide, user::evolve);
 }
 
+// --- the second factor -------------------------------------------------------------------------
+
+#[test]
+fn user_record_login_with_a_second_factor() {
+    let signed_in = || user::Event::LoginSucceeded { at: now() };
+    let cases = vec![
+        Case {
+            name: "with a challenge offered, the right password sends the PIN instead of signing in",
+            given: active(),
+            when: login_2fa(true),
+            then: Then::Events(vec![challenged(CHALLENGE, PIN)]),
+        },
+        Case {
+            name: "the challenge keeps the id, PIN hash and end the caller chose",
+            given: active(),
+            when: login_challenged(true, two_factor_policy(), OTHER_CHALLENGE, OTHER_PIN),
+            then: Then::Events(vec![challenged(OTHER_CHALLENGE, OTHER_PIN)]),
+        },
+        Case {
+            name: "a challenge offered by the caller is sent whatever the policy says (the user asked for one)",
+            given: active_and(&[two_factor_set(true)]),
+            when: login_challenged(true, PasswordPolicy::default(), CHALLENGE, PIN),
+            then: Then::Events(vec![challenged(CHALLENGE, PIN)]),
+        },
+        Case {
+            name: "without a challenge the right password signs in: the caller decides when a PIN is needed",
+            given: active_and(&[two_factor_set(true)]),
+            when: login_with(true, two_factor_policy()),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "with a challenge offered, the right password after failures sends the PIN",
+            given: active_and(&[failed(1), failed(2)]),
+            when: login_2fa(true),
+            then: Then::Events(vec![challenged(CHALLENGE, PIN)]),
+        },
+        Case {
+            name: "a second sign-in while a PIN is pending sends a new one",
+            given: active_and(&[challenged(CHALLENGE, PIN), pin_failed(CHALLENGE, 1)]),
+            when: login_challenged(true, two_factor_policy(), OTHER_CHALLENGE, OTHER_PIN),
+            then: Then::Events(vec![challenged(OTHER_CHALLENGE, OTHER_PIN)]),
+        },
+        Case {
+            name: "a sign-in after a challenge was voided sends a new PIN",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                pin_failed(CHALLENGE, 3),
+            ]),
+            when: login_challenged(true, two_factor_policy(), OTHER_CHALLENGE, OTHER_PIN),
+            then: Then::Events(vec![challenged(OTHER_CHALLENGE, OTHER_PIN)]),
+        },
+        Case {
+            name: "a sign-in without a challenge while a PIN is pending signs in (the second factor was turned off)",
+            given: active_and(&[two_factor_set(true), challenged(CHALLENGE, PIN), two_factor_set(false)]),
+            when: login(true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "a wrong password with a challenge offered still counts as a failed sign-in",
+            given: active(),
+            when: login_2fa(false),
+            then: Then::Events(vec![failed(1)]),
+        },
+        Case {
+            name: "a wrong password with a challenge offered counts on and locks at the policy's limit",
+            given: active_and(&[failed(1), failed(2)]),
+            when: login_challenged(
+                false,
+                PasswordPolicy { require_two_factor: true, ..strict() },
+                CHALLENGE,
+                PIN,
+            ),
+            then: Then::Events(vec![failed(3), locked(minutes(10))]),
+        },
+        Case {
+            name: "a wrong password while a PIN is pending counts and sends nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            when: login_challenged(false, two_factor_policy(), OTHER_CHALLENGE, OTHER_PIN),
+            then: Then::Events(vec![failed(1)]),
+        },
+        Case {
+            name: "a locked user with the right password gets no PIN: the lock is told first",
+            given: active_and(&[failed(5), locked(minutes(15))]),
+            when: login_2fa(true),
+            then: Then::Error(account_locked(minutes(15), 900)),
+        },
+        Case {
+            name: "a locked user with a wrong password and a challenge offered is refused, not counted",
+            given: active_and(&[failed(5), locked(minutes(15))]),
+            when: login_2fa(false),
+            then: Then::Error(account_locked(minutes(15), 900)),
+        },
+        Case {
+            name: "once the lock has ended, the right password sends the PIN",
+            given: active_and(&[failed(5), locked(minutes(-1))]),
+            when: login_2fa(true),
+            then: Then::Events(vec![challenged(CHALLENGE, PIN)]),
+        },
+        Case {
+            name: "a suspended user gets no PIN",
+            given: active_and(&[suspended(Some(days(3)), None)]),
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account is suspended")),
+        },
+        Case {
+            name: "a deactivated user gets no PIN",
+            given: active_and(&[user::Event::UserDeactivated {}]),
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account is deactivated")),
+        },
+        Case {
+            name: "a disapproved user gets no PIN",
+            given: vec![alice_created(), activated(), user::Event::UserDisapproved {}],
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account is not approved")),
+        },
+        Case {
+            name: "a user waiting for approval gets no PIN",
+            given: vec![alice_created(), invited(TOKEN), activated()],
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account is waiting for approval")),
+        },
+        Case {
+            name: "a user not activated yet gets no PIN",
+            given: vec![created().approved().event(), invited(TOKEN)],
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account is not activated yet")),
+        },
+        Case {
+            name: "a user without portal access gets no PIN",
+            given: active_and(&[user::Event::UserAccessChanged { admin: None, portal_access: Some(false) }]),
+            when: login_2fa(true),
+            then: Then::Error(account_inactive("the account has no portal access")),
+        },
+        Case {
+            name: "a wrong password of a suspended user with a challenge offered counts",
+            given: active_and(&[suspended(None, None)]),
+            when: login_2fa(false),
+            then: Then::Events(vec![failed(1)]),
+        },
+        Case {
+            name: "a deleted user gets no PIN",
+            given: active_and(&[user::Event::UserDeleted {}]),
+            when: login_2fa(true),
+            then: Then::Error(user_deleted()),
+        },
+        Case {
+            name: "a missing user gets no PIN",
+            given: vec![],
+            when: login_2fa(true),
+            then: Then::Error(not_found()),
+        },
+    ];
+    check(cases, user::decide, user::evolve);
+}
+
+#[test]
+fn user_verify_pin() {
+    let signed_in = || user::Event::LoginSucceeded { at: now() };
+    let pending = |extra: &[user::Event]| {
+        let mut events = active_and(&[challenged(CHALLENGE, PIN)]);
+        events.extend_from_slice(extra);
+        events
+    };
+    let cases = vec![
+        Case {
+            name: "the right PIN signs in",
+            given: pending(&[]),
+            when: verify(CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "the right PIN after failed sign-ins signs in",
+            given: active_and(&[failed(1), failed(2), challenged(CHALLENGE, PIN)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "a first wrong PIN is counted",
+            given: pending(&[]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 1)]),
+        },
+        Case {
+            name: "a second wrong PIN is counted",
+            given: pending(&[pin_failed(CHALLENGE, 1)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 2)]),
+        },
+        Case {
+            name: "the third wrong PIN is counted, and voids the challenge",
+            given: pending(&[pin_failed(CHALLENGE, 1), pin_failed(CHALLENGE, 2)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, user::PIN_ATTEMPTS)]),
+        },
+        Case {
+            name: "the right PIN after two wrong ones signs in",
+            given: pending(&[pin_failed(CHALLENGE, 1), pin_failed(CHALLENGE, 2)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "the right PIN after three wrong ones is too late",
+            given: pending(&[pin_failed(CHALLENGE, 1), pin_failed(CHALLENGE, 2), pin_failed(CHALLENGE, 3)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "a fourth wrong PIN is not counted: the challenge is void",
+            given: pending(&[pin_failed(CHALLENGE, 1), pin_failed(CHALLENGE, 2), pin_failed(CHALLENGE, 3)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "wrong PINs do not count as failed sign-ins",
+            given: pending(&[pin_failed(CHALLENGE, 1)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 2)]),
+        },
+        Case {
+            name: "an expired PIN is refused, right or not",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1))]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(challenge_expired()),
+        },
+        Case {
+            name: "a PIN that expires now has expired",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, now())]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(challenge_expired()),
+        },
+        Case {
+            name: "a wrong expired PIN is refused as expired, and not counted",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1)), pin_failed(CHALLENGE, 1)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Error(challenge_expired()),
+        },
+        Case {
+            name: "a PIN that expires in a second still works",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, now() + TimeDelta::seconds(1))]),
+            when: verify(CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "an unknown challenge is invalid",
+            given: pending(&[]),
+            when: verify(UNKNOWN, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "a wrong PIN for an unknown challenge is invalid, and counts nothing",
+            given: pending(&[]),
+            when: verify(UNKNOWN, false),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "with no challenge pending, any challenge is invalid",
+            given: active(),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "unknown is told before expired",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1))]),
+            when: verify(OTHER_CHALLENGE, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "a used challenge is invalid",
+            given: pending(&[user::Event::LoginSucceeded { at: minutes(-1) }]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "a second challenge replaces the first: the first is invalid",
+            given: pending(&[challenged(OTHER_CHALLENGE, OTHER_PIN)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(invalid_challenge()),
+        },
+        Case {
+            name: "a second challenge replaces the first: the second signs in",
+            given: pending(&[challenged(OTHER_CHALLENGE, OTHER_PIN)]),
+            when: verify(OTHER_CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "the wrong PINs of the first challenge do not count against the second",
+            given: pending(&[
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                challenged(OTHER_CHALLENGE, OTHER_PIN),
+            ]),
+            when: verify(OTHER_CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(OTHER_CHALLENGE, 1)]),
+        },
+        Case {
+            name: "a new sign-in after a void challenge gives three PINs again",
+            given: pending(&[
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                pin_failed(CHALLENGE, 3),
+                challenged(OTHER_CHALLENGE, OTHER_PIN),
+            ]),
+            when: verify(OTHER_CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "a user suspended since the password was checked is not signed in by the right PIN",
+            given: pending(&[suspended(Some(days(3)), None)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(pin_account_inactive()),
+        },
+        Case {
+            name: "a suspended user's wrong PIN is still counted",
+            given: pending(&[suspended(Some(days(3)), None)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 1)]),
+        },
+        Case {
+            name: "a user whose suspension has ended since is signed in by the right PIN",
+            given: pending(&[suspended(Some(minutes(-1)), None)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Events(vec![signed_in()]),
+        },
+        Case {
+            name: "a user deactivated since the password was checked is not signed in",
+            given: pending(&[user::Event::UserDeactivated {}]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(pin_account_inactive()),
+        },
+        Case {
+            name: "a user who lost portal access since the password was checked is not signed in",
+            given: pending(&[user::Event::UserAccessChanged { admin: None, portal_access: Some(false) }]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(pin_account_inactive()),
+        },
+        Case {
+            name: "a user locked since the password was checked is not signed in",
+            given: pending(&[failed(5), locked(minutes(15))]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(pin_account_inactive()),
+        },
+        Case {
+            name: "expired is told before the account's status",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1)), suspended(None, None)]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(challenge_expired()),
+        },
+        Case {
+            name: "a deleted user's PIN is refused as the user's deletion",
+            given: pending(&[user::Event::UserDeleted {}]),
+            when: verify(CHALLENGE, true),
+            then: Then::Error(user_deleted()),
+        },
+        Case {
+            name: "a missing user's PIN signs in no one",
+            given: vec![],
+            when: verify(CHALLENGE, true),
+            then: Then::Error(not_found()),
+        },
+    ];
+    check(cases, user::decide, user::evolve);
+}
+
+#[test]
+fn user_set_two_factor() {
+    let cases = vec![
+        Case {
+            name: "a user turns the second factor on",
+            given: active(),
+            when: set_two_factor(true),
+            then: Then::Events(vec![two_factor_set(true)]),
+        },
+        Case {
+            name: "turning it on again is a no-op",
+            given: active_and(&[two_factor_set(true)]),
+            when: set_two_factor(true),
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "a user turns the second factor off",
+            given: active_and(&[two_factor_set(true)]),
+            when: set_two_factor(false),
+            then: Then::Events(vec![two_factor_set(false)]),
+        },
+        Case {
+            name: "turning it off when it was never on is a no-op",
+            given: active(),
+            when: set_two_factor(false),
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "turning it off twice is a no-op",
+            given: active_and(&[two_factor_set(true), two_factor_set(false)]),
+            when: set_two_factor(false),
+            then: Then::Events(vec![]),
+        },
+        Case {
+            name: "on, off and on again",
+            given: active_and(&[two_factor_set(true), two_factor_set(false)]),
+            when: set_two_factor(true),
+            then: Then::Events(vec![two_factor_set(true)]),
+        },
+        Case {
+            name: "a user not activated yet may have it on",
+            given: vec![alice_created()],
+            when: set_two_factor(true),
+            then: Then::Events(vec![two_factor_set(true)]),
+        },
+        Case {
+            name: "a suspended, locked user may have it on",
+            given: active_and(&[suspended(None, None), failed(5), locked(minutes(15))]),
+            when: set_two_factor(true),
+            then: Then::Events(vec![two_factor_set(true)]),
+        },
+        Case {
+            name: "a PIN pending does not stop turning it off",
+            given: active_and(&[two_factor_set(true), challenged(CHALLENGE, PIN)]),
+            when: set_two_factor(false),
+            then: Then::Events(vec![two_factor_set(false)]),
+        },
+        Case {
+            name: "a deleted user's second factor is not set",
+            given: active_and(&[user::Event::UserDeleted {}]),
+            when: set_two_factor(true),
+            then: Then::Error(user_deleted()),
+        },
+        Case {
+            name: "a missing user's second factor is not set",
+            given: vec![],
+            when: set_two_factor(true),
+            then: Then::Error(not_found()),
+        },
+    ];
+    check(cases, user::decide, user::evolve);
+}
+
 // --- state -----------------------------------------------------------------------------------
 
 /// What the credentials events make of a user, observed at [`now`].
@@ -849,7 +1366,10 @@ struct Credentials {
 
 /// One of the hashes the cases use, as a `'static` text to compare with.
 fn known(hash: &str) -> &'static str {
-    [HASH, NEW_HASH, TOKEN, OTHER_TOKEN].into_iter().find(|known| *known == hash).unwrap_or("an unknown hash")
+    [HASH, NEW_HASH, TOKEN, OTHER_TOKEN, PIN, OTHER_PIN]
+        .into_iter()
+        .find(|known| *known == hash)
+        .unwrap_or("an unknown hash")
 }
 
 #[test]
@@ -1113,6 +1633,173 @@ fn the_state_as_json_holds_neither_the_password_hash_nor_the_token_hash() {
     assert_eq!(read.pending_token.map(|pending| pending.token_hash), Some(String::new()));
 }
 
+/// What the second-factor events make of a user, observed at [`now`].
+#[derive(Debug, PartialEq)]
+struct SecondFactor {
+    two_factor: bool,
+    /// The pending challenge's id, PIN hash, end and wrong PINs so far.
+    pending_challenge: Option<(Uuid, &'static str, DateTime<Utc>, u32)>,
+    failed_logins: u32,
+    last_login_at: Option<DateTime<Utc>>,
+    may_sign_in: bool,
+}
+
+#[test]
+fn user_second_factor_state() {
+    let none = || SecondFactor {
+        two_factor: false,
+        pending_challenge: None,
+        failed_logins: 0,
+        last_login_at: None,
+        may_sign_in: true,
+    };
+    let waiting = |failures| SecondFactor {
+        pending_challenge: Some((CHALLENGE, PIN, minutes(10), failures)),
+        ..none()
+    };
+    let cases = vec![
+        StateCase {
+            name: "an active user has no second factor and no PIN pending",
+            given: active(),
+            then: none(),
+        },
+        StateCase {
+            name: "a user who turns it on has it on",
+            given: active_and(&[two_factor_set(true)]),
+            then: SecondFactor { two_factor: true, ..none() },
+        },
+        StateCase {
+            name: "a user who turns it off again has it off",
+            given: active_and(&[two_factor_set(true), two_factor_set(false)]),
+            then: none(),
+        },
+        StateCase {
+            name: "a PIN sent is pending, with its hash, its end and no wrong PIN yet",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            then: waiting(0),
+        },
+        StateCase {
+            name: "a PIN pending is no sign-in: the failed sign-ins stay until the right PIN",
+            given: active_and(&[failed(1), failed(2), challenged(CHALLENGE, PIN)]),
+            then: SecondFactor { failed_logins: 2, ..waiting(0) },
+        },
+        StateCase {
+            name: "a wrong PIN is counted on the challenge",
+            given: active_and(&[challenged(CHALLENGE, PIN), pin_failed(CHALLENGE, 1)]),
+            then: waiting(1),
+        },
+        StateCase {
+            name: "two wrong PINs are counted on the challenge",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+            ]),
+            then: waiting(2),
+        },
+        StateCase {
+            name: "the third wrong PIN voids the challenge",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                pin_failed(CHALLENGE, 3),
+            ]),
+            then: none(),
+        },
+        StateCase {
+            name: "the right PIN signs in, clears the challenge and the failed sign-ins",
+            given: active_and(&[
+                failed(1),
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                user::Event::LoginSucceeded { at: now() },
+            ]),
+            then: SecondFactor { last_login_at: Some(now()), ..none() },
+        },
+        StateCase {
+            name: "a second challenge replaces the first, with no wrong PIN yet",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                challenged_until(OTHER_CHALLENGE, OTHER_PIN, minutes(20)),
+            ]),
+            then: SecondFactor {
+                pending_challenge: Some((OTHER_CHALLENGE, OTHER_PIN, minutes(20), 0)),
+                ..none()
+            },
+        },
+        StateCase {
+            name: "an expired challenge stays pending until replaced or used",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1))]),
+            then: SecondFactor { pending_challenge: Some((CHALLENGE, PIN, minutes(-1), 0)), ..none() },
+        },
+        StateCase {
+            name: "a wrong password while a PIN is pending counts and leaves the challenge",
+            given: active_and(&[challenged(CHALLENGE, PIN), failed(1)]),
+            then: SecondFactor { failed_logins: 1, ..waiting(0) },
+        },
+        StateCase {
+            name: "turning the second factor off leaves a pending PIN",
+            given: active_and(&[two_factor_set(true), challenged(CHALLENGE, PIN), two_factor_set(false)]),
+            then: waiting(0),
+        },
+        StateCase {
+            name: "a suspension while a PIN is pending leaves it, but the user may not sign in",
+            given: active_and(&[challenged(CHALLENGE, PIN), suspended(None, None)]),
+            then: SecondFactor { may_sign_in: false, ..waiting(0) },
+        },
+    ];
+    check_states(cases, user::evolve, |state: &user::State| SecondFactor {
+        two_factor: state.two_factor,
+        pending_challenge: state.pending_challenge.as_ref().map(|pending| {
+            (pending.challenge_id, known(&pending.pin_hash), pending.expires_at, pending.failures)
+        }),
+        failed_logins: state.failed_logins,
+        last_login_at: state.last_login_at,
+        may_sign_in: state.may_sign_in_at(now()),
+    });
+}
+
+#[test]
+fn the_state_as_json_holds_no_pin_hash() {
+    let state = user_state(&active_and(&[
+        two_factor_set(true),
+        challenged(CHALLENGE, PIN),
+        pin_failed(CHALLENGE, 1),
+    ]));
+    assert_eq!(state.pending_challenge.as_ref().map(|pending| pending.pin_hash.as_str()), Some(PIN));
+    let value = serde_json::to_value(&state).expect("a state serializes");
+    let text = value.to_string();
+    assert!(!text.contains(PIN) && !text.contains("pinHash"), "{text}");
+    assert_eq!(
+        value["pendingChallenge"],
+        json!({ "challengeId": CHALLENGE.to_string(), "expiresAt": "2025-06-01T12:10:00Z", "failures": 1 }),
+        "the pending challenge keeps only its id, its end and the wrong PINs so far"
+    );
+    assert_eq!(value["twoFactor"], json!(true));
+
+    let read: user::State = serde_json::from_value(value).expect("the state reads back");
+    let pending = read.pending_challenge.expect("the challenge reads back");
+    assert_eq!(
+        (pending.challenge_id, pending.pin_hash.as_str(), pending.expires_at, pending.failures),
+        (CHALLENGE, "", minutes(10), 1),
+        "a state read back has no PIN hash"
+    );
+    assert!(read.two_factor);
+
+    let without = serde_json::to_value(user_state(&active())).expect("a state serializes");
+    assert_eq!((&without["pendingChallenge"], &without["twoFactor"]), (&json!(null), &json!(false)));
+    let mut old = without;
+    let fields = old.as_object_mut().expect("a state is an object");
+    fields.remove("pendingChallenge");
+    fields.remove("twoFactor");
+    let read: user::State =
+        serde_json::from_value(old).expect("a state stored before the second factor reads");
+    assert!(!read.two_factor && read.pending_challenge.is_none());
+}
+
 // --- claims ----------------------------------------------------------------------------------
 
 #[test]
@@ -1196,6 +1883,140 @@ fn token_claims() {
             then: vec![],
         },
     ];
+    check_claims(cases, user::Event::claims, user::evolve);
+}
+
+#[test]
+fn challenge_claims() {
+    let challenge = |id: Uuid| format!("challenge:{id}");
+    let cases = vec![
+        ClaimCase {
+            name: "a first challenge claims its id",
+            given: active(),
+            event: challenged(CHALLENGE, PIN),
+            then: vec![ClaimChange::Acquire("challenge:00000000-0000-0000-0000-0000c4a10001".to_owned())],
+        },
+        ClaimCase {
+            name: "a new challenge frees the pending one and claims its own",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            event: challenged(OTHER_CHALLENGE, OTHER_PIN),
+            then: vec![
+                ClaimChange::Release(challenge(CHALLENGE)),
+                ClaimChange::Acquire(challenge(OTHER_CHALLENGE)),
+            ],
+        },
+        ClaimCase {
+            name: "a new challenge frees an expired one still pending",
+            given: active_and(&[challenged_until(CHALLENGE, PIN, minutes(-1))]),
+            event: challenged(OTHER_CHALLENGE, OTHER_PIN),
+            then: vec![
+                ClaimChange::Release(challenge(CHALLENGE)),
+                ClaimChange::Acquire(challenge(OTHER_CHALLENGE)),
+            ],
+        },
+        ClaimCase {
+            name: "a new challenge after a used one only claims",
+            given: active_and(&[challenged(CHALLENGE, PIN), user::Event::LoginSucceeded { at: minutes(-1) }]),
+            event: challenged(OTHER_CHALLENGE, OTHER_PIN),
+            then: vec![ClaimChange::Acquire(challenge(OTHER_CHALLENGE))],
+        },
+        ClaimCase {
+            name: "a new challenge after a void one only claims",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                pin_failed(CHALLENGE, 3),
+            ]),
+            event: challenged(OTHER_CHALLENGE, OTHER_PIN),
+            then: vec![ClaimChange::Acquire(challenge(OTHER_CHALLENGE))],
+        },
+        ClaimCase {
+            name: "a sign-in frees the pending challenge",
+            given: active_and(&[challenged(CHALLENGE, PIN), pin_failed(CHALLENGE, 2)]),
+            event: user::Event::LoginSucceeded { at: now() },
+            then: vec![ClaimChange::Release(challenge(CHALLENGE))],
+        },
+        ClaimCase {
+            name: "a sign-in with no challenge pending frees nothing",
+            given: active_and(&[two_factor_set(true)]),
+            event: user::Event::LoginSucceeded { at: now() },
+            then: vec![],
+        },
+        ClaimCase {
+            name: "a sign-in after a void challenge frees nothing",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+                pin_failed(CHALLENGE, 3),
+            ]),
+            event: user::Event::LoginSucceeded { at: now() },
+            then: vec![],
+        },
+        ClaimCase {
+            name: "a first wrong PIN claims nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            event: pin_failed(CHALLENGE, 1),
+            then: vec![],
+        },
+        ClaimCase {
+            name: "a second wrong PIN claims nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN), pin_failed(CHALLENGE, 1)]),
+            event: pin_failed(CHALLENGE, 2),
+            then: vec![],
+        },
+        ClaimCase {
+            name: "the third wrong PIN frees the challenge it voids",
+            given: active_and(&[
+                challenged(CHALLENGE, PIN),
+                pin_failed(CHALLENGE, 1),
+                pin_failed(CHALLENGE, 2),
+            ]),
+            event: pin_failed(CHALLENGE, 3),
+            then: vec![ClaimChange::Release(challenge(CHALLENGE))],
+        },
+        ClaimCase {
+            name: "a wrong password while a PIN is pending claims nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            event: failed(1),
+            then: vec![],
+        },
+        ClaimCase {
+            name: "a lock while a PIN is pending claims nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN), failed(5)]),
+            event: locked(minutes(15)),
+            then: vec![],
+        },
+        ClaimCase {
+            name: "turning the second factor on or off claims nothing",
+            given: active_and(&[challenged(CHALLENGE, PIN)]),
+            event: two_factor_set(true),
+            then: vec![],
+        },
+        ClaimCase {
+            name: "deletion frees the pending challenge with the rest",
+            given: vec![bare_alice_created(), invited(TOKEN), activated(), challenged(CHALLENGE, PIN)],
+            event: user::Event::UserDeleted {},
+            then: vec![
+                ClaimChange::Release(challenge(CHALLENGE)),
+                ClaimChange::Release("email:alice@example.com".to_owned()),
+            ],
+        },
+        ClaimCase {
+            name: "deletion after the challenge was used frees no challenge",
+            given: vec![
+                bare_alice_created(),
+                invited(TOKEN),
+                activated(),
+                challenged(CHALLENGE, PIN),
+                user::Event::LoginSucceeded { at: minutes(-1) },
+            ],
+            event: user::Event::UserDeleted {},
+            then: vec![ClaimChange::Release("email:alice@example.com".to_owned())],
+        },
+    ];
+    assert_eq!(user::challenge_claim(CHALLENGE), challenge(CHALLENGE));
     check_claims(cases, user::Event::claims, user::evolve);
 }
 

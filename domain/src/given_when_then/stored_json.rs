@@ -26,6 +26,18 @@ fn mobile_changed(mobile: &str, previous: Option<&str>, previous_status: Previou
 
 const ARGON: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
 
+const CHALLENGE: Uuid = Uuid::from_u128(0xC4A1_0001);
+/// The SHA-256 of the PIN `123456`.
+const PIN_HASH: &str = "8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92";
+
+fn two_factor_challenged() -> user::Event {
+    user::Event::TwoFactorChallenged {
+        challenge_id: CHALLENGE,
+        pin_hash: PIN_HASH.to_owned(),
+        expires_at: now() + TimeDelta::minutes(10),
+    }
+}
+
 fn password_set(source: PasswordSource, must_change: bool) -> user::Event {
     user::Event::PasswordSet { password_hash: ARGON.to_owned(), source, must_change, at: now() }
 }
@@ -69,6 +81,9 @@ fn user_event_index(event: &user::Event) -> usize {
         UserLocked { .. } => 22,
         UserUnlocked {} => 23,
         PasswordRehashed { .. } => 24,
+        TwoFactorChallenged { .. } => 25,
+        TwoFactorFailed { .. } => 26,
+        TwoFactorSet { .. } => 27,
     }
 }
 
@@ -130,6 +145,7 @@ fn telemessage_policies() -> company::Event {
             forbidden_characters: "\"',".to_owned(),
             max_failed_logins: 3,
             lock_minutes: 30,
+            require_two_factor: false,
         }),
     }
 }
@@ -214,8 +230,13 @@ fn every_event_type_round_trips_through_stored_json() {
         user::Event::UserLocked { until: now() + TimeDelta::minutes(15) },
         user::Event::UserUnlocked {},
         user::Event::PasswordRehashed { password_hash: ARGON.to_owned() },
+        two_factor_challenged(),
+        user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: 1 },
+        user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: user::PIN_ATTEMPTS },
+        user::Event::TwoFactorSet { enabled: true },
+        user::Event::TwoFactorSet { enabled: false },
     ];
-    assert_covers(&user_samples, user_event_index, 25, "user");
+    assert_covers(&user_samples, user_event_index, 28, "user");
     check_round_trip(&user_samples);
 
     let role_samples = vec![
@@ -257,6 +278,10 @@ fn every_event_type_round_trips_through_stored_json() {
         company::Event::LicenseLimitSet { limit: None },
         telemessage_policies(),
         company::Event::CompanyPoliciesSet { username_policy: None, password_policy: None },
+        company::Event::CompanyPoliciesSet {
+            username_policy: None,
+            password_policy: Some(PasswordPolicy { require_two_factor: true, ..PasswordPolicy::default() }),
+        },
         company::Event::LicenseSeatTaken { user_id: ALICE, used: 3 },
         company::Event::LicenseSeatReleased { user_id: ALICE, used: 0 },
         company::Event::CompanyAppsSet { apps: App::ALL.into() },
@@ -465,6 +490,7 @@ fn stored_json_is_camel_case() {
             "passwordPolicy": {
                 "maxFailedLogins": 3,
                 "lockMinutes": 30,
+                "requireTwoFactor": false,
                 "minLength": 8,
                 "maxLength": 20,
                 "requiredClasses": 3,
@@ -784,6 +810,85 @@ fn credentials_stored_json() {
 }
 
 #[test]
+fn second_factor_stored_json() {
+    assert_eq!(
+        two_factor_challenged().to_data(),
+        json!({
+            "challengeId": "00000000-0000-0000-0000-0000c4a10001",
+            "pinHash": PIN_HASH,
+            "expiresAt": "2025-06-01T12:10:00Z",
+        }),
+    );
+    assert_eq!(
+        user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: 2 }.to_data(),
+        json!({ "challengeId": "00000000-0000-0000-0000-0000c4a10001", "failures": 2 }),
+    );
+    assert_eq!(user::Event::TwoFactorSet { enabled: true }.to_data(), json!({ "enabled": true }));
+    assert_eq!(user::Event::TwoFactorSet { enabled: false }.to_data(), json!({ "enabled": false }));
+
+    let names = [
+        (two_factor_challenged(), "TwoFactorChallenged"),
+        (user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: 1 }, "TwoFactorFailed"),
+        (user::Event::TwoFactorSet { enabled: true }, "TwoFactorSet"),
+    ];
+    for (event, name) in names {
+        assert_eq!(event.event_type(), name);
+    }
+
+    let read = |event_type: &str, data: serde_json::Value| user::Event::from_stored(event_type, &data);
+    assert_eq!(
+        read(
+            "TwoFactorChallenged",
+            json!({
+                "challengeId": CHALLENGE.to_string(),
+                "pinHash": PIN_HASH,
+                "expiresAt": "2025-06-01T12:10:00Z",
+            }),
+        )
+        .expect("a TwoFactorChallenged reads"),
+        two_factor_challenged(),
+    );
+    assert!(
+        read(
+            "TwoFactorChallenged",
+            json!({ "challenge_id": CHALLENGE.to_string(), "pin_hash": PIN_HASH, "expires_at": "2025-06-01T12:10:00Z" }),
+        )
+        .is_err(),
+        "TwoFactorChallenged is camelCase only"
+    );
+    assert!(
+        read(
+            "TwoFactorChallenged",
+            json!({ "challengeId": CHALLENGE.to_string(), "expiresAt": "2025-06-01T12:10:00Z" })
+        )
+        .is_err(),
+        "a TwoFactorChallenged without its PIN hash must not be read"
+    );
+    assert!(
+        read("TwoFactorFailed", json!({ "challengeId": CHALLENGE.to_string() })).is_err(),
+        "a TwoFactorFailed without failures must not be read"
+    );
+    assert!(read("TwoFactorSet", json!({})).is_err(), "a TwoFactorSet without enabled must not be read");
+
+    assert_eq!(
+        company::Event::CompanyPoliciesSet {
+            username_policy: None,
+            password_policy: Some(PasswordPolicy { require_two_factor: true, ..PasswordPolicy::default() }),
+        }
+        .to_data()["passwordPolicy"],
+        json!({
+            "maxFailedLogins": 5,
+            "lockMinutes": 15,
+            "requireTwoFactor": true,
+            "minLength": 8,
+            "maxLength": 128,
+            "requiredClasses": 2,
+            "forbiddenCharacters": "",
+        }),
+    );
+}
+
+#[test]
 fn a_password_policy_stored_before_lockouts_reads_with_the_default_lockout() {
     let old = company::Event::from_stored(
         "CompanyPoliciesSet",
@@ -809,6 +914,7 @@ fn a_password_policy_stored_before_lockouts_reads_with_the_default_lockout() {
                 forbidden_characters: String::new(),
                 max_failed_logins: 5,
                 lock_minutes: 15,
+                require_two_factor: false,
             }),
         },
     );

@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Event, PasswordSource, State, Status, TokenPurpose};
+use uuid::Uuid;
+
+use super::{Event, NewChallenge, PasswordSource, State, Status, TokenPurpose};
 use crate::policy::PasswordPolicy;
 use crate::{Context, DomainError};
 
@@ -84,6 +86,7 @@ pub(super) fn decide_login(
     state: &State,
     password_ok: bool,
     policy: &PasswordPolicy,
+    challenge: Option<NewChallenge>,
     context: &Context,
 ) -> Result<Vec<Event>, DomainError> {
     if let Some(until) = state.locked_until.filter(|until| *until > context.now) {
@@ -113,6 +116,37 @@ pub(super) fn decide_login(
             Status::Deleted => "the account is deleted",
         };
         return Err(DomainError::rule("account_inactive", reason));
+    }
+    if let Some(NewChallenge { challenge_id, pin_hash, expires_at }) = challenge {
+        return Ok(vec![Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at }]);
+    }
+    Ok(vec![Event::LoginSucceeded { at: context.now }])
+}
+
+/// The PIN of a challenge: right → signed in; wrong → counted, and the third voids it.
+pub(super) fn decide_pin(
+    state: &State,
+    challenge_id: Uuid,
+    pin_ok: bool,
+    context: &Context,
+) -> Result<Vec<Event>, DomainError> {
+    let Some(challenge) = state.pending_challenge.as_ref().filter(|c| c.challenge_id == challenge_id) else {
+        return Err(DomainError::rule(
+            "invalid_challenge",
+            "the sign-in this PIN was for is over (used, replaced, or too many wrong PINs): sign in again",
+        ));
+    };
+    if challenge.expires_at <= context.now {
+        return Err(DomainError::rule(
+            "challenge_expired",
+            "the PIN has expired: sign in again for a new one",
+        ));
+    }
+    if !pin_ok {
+        return Ok(vec![Event::TwoFactorFailed { challenge_id, failures: challenge.failures + 1 }]);
+    }
+    if !state.may_sign_in_at(context.now) {
+        return Err(DomainError::rule("account_inactive", "the account may not sign in now"));
     }
     Ok(vec![Event::LoginSucceeded { at: context.now }])
 }
