@@ -1,58 +1,137 @@
-//! Delivers the outbox. With no mail or SMS gateway configured, every notification is
-//! appended to `<data-dir>/outbox/notifications.jsonl`, one JSON object per line (`to`,
-//! `channel`, `template`, `body`, and `token` or `pin` where the message carries one), which is
-//! how developers and the black-box tests read their "mail".
+//! Delivers the outbox. SMS go to an HTTP webhook of the SMS gateway when one is configured
+//! (`--sms-webhook-url`); everything else, and SMS without a gateway, is appended to
+//! `<data-dir>/outbox/notifications.jsonl`, one JSON object per line (`to`, `channel`,
+//! `template`, `body`, and `token` or `pin` where the message carries one), which is how
+//! developers and the black-box tests read their "mail".
+//!
+//! Delivery is at least once: a notification is marked delivered after the file line is
+//! written or the gateway answered 2xx; a failure is counted and retried, after a pause that
+//! doubles while failures go on (at most a minute).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{EventLog, OutboxQuery, Secret, StoredNotification};
+use eventlog::{Channel, EventLog, OutboxQuery, Secret, StoredNotification};
 use serde_json::json;
 
 /// How often the outbox is looked at when no append in this process wakes the dispatcher.
 const POLL: Duration = Duration::from_secs(1);
 /// Notifications delivered per round.
 const BATCH: i64 = 100;
+/// The longest pause after failed deliveries.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// The file every notification is appended to.
+/// Where notifications go.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The file mailbox.
+    pub file: PathBuf,
+    /// The SMS gateway's webhook, if any.
+    pub sms_webhook: Option<String>,
+}
+
+impl Delivery {
+    pub fn new(data_dir: &Path, sms_webhook: Option<String>) -> Self {
+        Delivery { file: mailbox_path(data_dir), sms_webhook }
+    }
+}
+
+/// The file every notification without a gateway is appended to.
 pub fn mailbox_path(data_dir: &Path) -> PathBuf {
     data_dir.join("outbox").join("notifications.jsonl")
 }
 
 /// Runs until the process stops: delivers what the outbox holds after each append and poll.
-pub fn spawn(log: Arc<dyn EventLog>, data_dir: &Path) -> tokio::task::JoinHandle<()> {
-    let path = mailbox_path(data_dir);
+pub fn spawn(log: Arc<dyn EventLog>, delivery: Delivery) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         let mut head = log.subscribe();
+        let mut backoff = POLL;
         loop {
-            if let Err(error) = deliver_pending(log.as_ref(), &path).await {
-                tracing::warn!(%error, "the outbox could not be read; trying again");
-            }
+            let pause = match deliver_pending(log.as_ref(), &delivery, &client).await {
+                Ok(true) => {
+                    backoff = POLL;
+                    POLL
+                }
+                Ok(false) => {
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "the outbox could not be read; trying again");
+                    POLL
+                }
+            };
             tokio::select! {
-                changed = head.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(POLL) => {}
+                changed = head.changed(), if pause == POLL => if changed.is_err() { return },
+                () = tokio::time::sleep(pause) => {}
             }
         }
     })
 }
 
-async fn deliver_pending(log: &dyn EventLog, path: &Path) -> Result<(), eventlog::StoreError> {
+/// Delivers every pending notification once; `false` if some delivery failed.
+async fn deliver_pending(
+    log: &dyn EventLog,
+    delivery: &Delivery,
+    client: &reqwest::Client,
+) -> Result<bool, eventlog::StoreError> {
+    let mut all_delivered = true;
     loop {
         let pending =
             log.outbox(&OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() }).await?;
         for stored in &pending {
-            let outcome = append_line(path, stored).map_err(|error| format!("{}: {error}", path.display()));
+            let outcome = match (&stored.notification.channel, &delivery.sms_webhook) {
+                (Channel::Sms, Some(url)) => post_sms(client, url, stored).await,
+                _ => append_line(&delivery.file, stored)
+                    .map_err(|error| format!("{}: {error}", delivery.file.display())),
+            };
             if let Err(error) = &outcome {
                 // The secret never reaches the logs: only the id and the reason.
                 tracing::warn!(id = %stored.notification.id, %error, "a notification was not delivered");
+                all_delivered = false;
             }
             log.outbox_attempted(stored.notification.id, outcome).await?;
         }
-        if (pending.len() as i64) < BATCH {
-            return Ok(());
+        if (pending.len() as i64) < BATCH || !all_delivered {
+            return Ok(all_delivered);
         }
+    }
+}
+
+/// The text an SMS carries: the body, and the PIN or token.
+fn sms_text(stored: &StoredNotification) -> String {
+    let notification = &stored.notification;
+    match &notification.secret {
+        Some(Secret::Pin(pin)) => format!("{pin} is your code. {}", notification.body),
+        Some(Secret::Token(token)) => format!("{} Code: {token}", notification.body),
+        None => notification.body.clone(),
+    }
+}
+
+/// `POST <webhook> {"id", "to", "text", "template"}` with the notification's id as
+/// `Idempotency-Key`, so a gateway can drop a repeat; 2xx means delivered.
+async fn post_sms(client: &reqwest::Client, url: &str, stored: &StoredNotification) -> Result<(), String> {
+    let notification = &stored.notification;
+    let body = json!({
+        "id": notification.id,
+        "to": notification.recipient,
+        "text": sms_text(stored),
+        "template": notification.template,
+    });
+    let response = client
+        .post(url)
+        .header("idempotency-key", notification.id.to_string())
+        .json(&body)
+        .send()
+        .await
+        .map_err(|error| format!("SMS gateway: {}", error.without_url()))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("SMS gateway answered {}", response.status()))
     }
 }
 

@@ -77,6 +77,10 @@ struct ServeArgs {
     /// How long invitation and password-reset tokens work, in minutes.
     #[arg(long, env = "PORTAL_TOKEN_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=10080))]
     token_ttl_minutes: u32,
+    /// The SMS gateway's webhook (http://): every SMS (sign-in PINs) is POSTed there as JSON
+    /// `{"id", "to", "text", "template"}`. Without it, SMS go to the file mailbox.
+    #[arg(long, env = "PORTAL_SMS_WEBHOOK_URL")]
+    sms_webhook_url: Option<String>,
     /// How long a sign-in session lasts, in minutes.
     #[arg(long, env = "PORTAL_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=43200))]
     session_ttl_minutes: u32,
@@ -196,7 +200,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = store.database.clone();
     let log = database.event_log();
     let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
-    let _mailbox = mailbox::spawn(Arc::clone(&log), &args.store.data_dir);
+    if let Some(url) = &args.sms_webhook_url
+        && !url.starts_with("http://")
+    {
+        bail!(
+            "--sms-webhook-url must be an http:// URL (this build has no TLS client: use a local relay for https)"
+        );
+    }
+    let delivery = mailbox::Delivery::new(&args.store.data_dir, args.sms_webhook_url.clone());
+    let _mailbox = mailbox::spawn(Arc::clone(&log), delivery);
 
     let settings = command_api::Settings {
         token_ttl: chrono::TimeDelta::minutes(i64::from(args.token_ttl_minutes)),

@@ -87,6 +87,8 @@ pub struct App {
     last_position: AtomicI64,
     data_dir: PathBuf,
     database_url: Option<String>,
+    /// More `serve` flags (see [`App::restart_with`]).
+    serve_args: Vec<String>,
     /// Dropped after the server is killed: drops the Postgres database.
     _database: Option<TestDatabase>,
 }
@@ -120,6 +122,7 @@ impl App {
             last_position: AtomicI64::new(0),
             data_dir,
             database_url,
+            serve_args: Vec::new(),
             _database: database,
         };
         app.serve().await;
@@ -184,6 +187,7 @@ impl App {
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(self.store_args())
+            .args(&self.serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         let mut child = command.spawn().expect("start the portal binary");
@@ -230,6 +234,12 @@ impl App {
     pub async fn restart(&mut self) {
         self.stop().await;
         self.serve().await;
+    }
+
+    /// Restarts the server with more `serve` flags.
+    pub async fn restart_with(&mut self, args: &[&str]) {
+        self.serve_args = args.iter().map(|arg| (*arg).to_owned()).collect();
+        self.restart().await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -14,6 +14,7 @@ use crate::helpers::{
 
 on_both_backends!(
     two_factor_by_sms,
+    pins_go_to_the_sms_gateway,
     invitation_activation_and_sessions,
     fifty_wrong_passwords_lock_at_the_limit,
     credentials_and_resets
@@ -440,4 +441,85 @@ async fn change_first_password(app: &App, login: &str, first: &str) -> String {
     .await;
     assert_eq!(changed.status, 200, "{:#}", changed.body);
     sign_in(app, login, PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned()
+}
+
+/// A stand-in for an SMS gateway (the one part that cannot run here): it records what it is
+/// sent, and refuses the first message, so the portal has to try again.
+async fn sms_gateway() -> (String, Arc<std::sync::Mutex<Vec<(Value, String)>>>) {
+    use axum::routing::post;
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&received);
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/sms",
+        post(move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+            let (record, calls) = (Arc::clone(&record), Arc::clone(&calls));
+            async move {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let key = headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                if let Ok(mut received) = record.lock() {
+                    received.push((body, key));
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the gateway");
+    let address = listener.local_addr().expect("the gateway's address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}/sms"), received)
+}
+
+async fn pins_go_to_the_sms_gateway(mut app: App) {
+    let (url, received) = sms_gateway().await;
+    app.restart_with(&["--sms-webhook-url", &url]).await;
+    let company = register_company(&app, "Gateway Co").await;
+    app.ok(
+        "SetCompanyPolicies",
+        json!({ "companyId": company.id, "passwordPolicy": { "requireTwoFactor": true } }),
+    )
+    .await;
+    create_user_with(
+        &app,
+        &company,
+        "gus",
+        json!({ "approved": true, "mobile": "+44 7911 123458", "password": "Admin-Set-123" }),
+    )
+    .await;
+    let first = sign_in(&app, "gus", "Admin-Set-123").await;
+    assert_eq!(first.body["mfaRequired"], true, "{:#}", first.body);
+    // The gateway refused once; the dispatcher tries again after a pause.
+    let mut message = None;
+    for _ in 0..100 {
+        message = received.lock().ok().and_then(|r| r.first().cloned());
+        if message.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (sms, key) = message.expect("the gateway got the PIN");
+    assert_eq!(sms["to"], "+447911123458");
+    assert_eq!(sms["template"], "sms_pin");
+    assert_eq!(key, sms["id"].as_str().unwrap_or_default(), "the notification id is the idempotency key");
+    let pin: String = sms["text"].as_str().unwrap_or_default().chars().take(6).collect();
+    let answer =
+        post(&app, "/auth/verify", json!({ "challengeId": first.body["challengeId"], "pin": pin }), None)
+            .await;
+    assert_eq!(answer.status, 200, "{:#}", answer.body);
+    // Nothing of it went to the file mailbox.
+    let file = std::fs::read_to_string(app.data_dir().join("outbox").join("notifications.jsonl"))
+        .unwrap_or_default();
+    assert!(!file.contains("sms_pin"));
+    let listed = app
+        .query("{ notifications(template: \"sms_pin\") { attempts deliveredAt lastError } }", json!(null))
+        .await;
+    assert_eq!(listed["notifications"][0]["attempts"], 2, "{listed:#}");
+    assert!(listed["notifications"][0]["deliveredAt"].is_string(), "{listed:#}");
+    assert_eq!(listed["notifications"][0]["lastError"], json!(null), "the last attempt went through");
 }
