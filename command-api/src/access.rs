@@ -38,7 +38,8 @@ fn need(command_type: &str) -> Need {
     match command_type {
         "UpdateMyProfile" | "UpdateMySettings" | "ChangePassword" | "ConfirmOwnership"
         | "DeclineOwnership" => Need::Themselves,
-        "OpenTicket" | "CommentOnTicket" | "CloseTicket" => Need::Member,
+        // The token in the body proves who acts, whoever else is signed in on this browser.
+        "OpenTicket" | "CommentOnTicket" | "CloseTicket" | "ActivateAccount" => Need::Member,
         "SetTwoFactor" => Need::ThemselvesOr(Users, Edit),
         "SetLicenseLimit" | "SetEnabledApps" => Need::Operator,
         "RegisterCompany" => Need::Level(AccountSettings, Full),
@@ -84,6 +85,11 @@ impl CommandApi {
         let (ActorKind::User, Some(user_id)) = (caller.actor.kind, caller.actor.id) else { return Ok(()) };
         let member = self.member(user_id).await?;
         let need = need(command_type);
+        if command_type == "RegisterCompany" && body.get("parentCompanyId").is_none_or(Value::is_null) {
+            return Err(ApiError::Forbidden(
+                "a signed-in user registers customer companies under a company of theirs: give parentCompanyId".to_owned(),
+            ));
+        }
         for (field, category) in ID_FIELDS {
             // Asking another company's user to join is the point of an ownership request.
             if command_type == "RequestOwnership" && field == "userId" {
@@ -124,7 +130,56 @@ impl CommandApi {
         if matches!(command_type, "GrantPermission" | "CreateRole") {
             check_grants(&member, body)?;
         }
+        self.check_handouts(&member, body).await?;
+        // Nobody manages someone who may do more than they may (their password, their mobile,
+        // their suspension): that would be a way to become them.
+        if !matches!(need, Need::Member | Need::Themselves)
+            && command_type != "RequestOwnership"
+            && let Some(target) =
+                body.get("userId").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
+            && target != member.user_id
+            && self.aggregates.users.load(self.aggregates.log.as_ref(), target).await?.version > 0
+        {
+            let target = self.member(target).await?;
+            if let Some(module) =
+                Module::ALL.into_iter().find(|module| target.level(*module) > member.level(*module))
+            {
+                return Err(ApiError::Forbidden(format!(
+                    "the user has more rights than you on {}: only someone with as many may manage them",
+                    name(&module)
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The rights a command would give: a role (`roleId`), a group's role (`groupId`), the
+    /// admin flag (`admin: true`, FULL on USERS). None may exceed the caller's own.
+    async fn check_handouts(&self, member: &Member, body: &Value) -> Result<(), ApiError> {
+        let a = &self.aggregates;
+        let log = a.log.as_ref();
+        let id =
+            |field: &str| body.get(field).and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
+        let mut given: Vec<(Module, Level)> = Vec::new();
+        if let Some(role_id) = id("roleId") {
+            given.extend(a.roles.load(log, role_id).await?.state.permissions);
+        }
+        if let Some(group_id) = id("groupId")
+            && let Some(role_id) = a.groups.load(log, group_id).await?.state.role_id
+        {
+            given.extend(a.roles.load(log, role_id).await?.state.permissions);
+        }
+        if body.get("admin").and_then(Value::as_bool) == Some(true) {
+            given.push((Module::Users, Level::Full));
+        }
+        match given.into_iter().find(|(module, level)| *level > member.level(*module)) {
+            Some((module, level)) => Err(ApiError::Forbidden(format!(
+                "nobody may give more than they have: {} on {} is above your own level",
+                name(&level),
+                name(&module)
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// A signed-in user's company and effective level on USERS, for the query side.

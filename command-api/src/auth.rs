@@ -28,11 +28,18 @@ use crate::{CommandApi, RequestInfo, secrets};
 /// many, then one more every 60 / n seconds).
 const ATTEMPTS_PER_IP: u32 = 300;
 const ATTEMPTS_PER_LOGIN: u32 = 60;
+/// Largest body of an `/auth` request: a login and a password.
+const AUTH_BODY_LIMIT: usize = 16 * 1024;
+/// The longest login kept as a rate-limit key (the longest email is 254 characters).
+const MAX_LOGIN: usize = 320;
 
 /// The rate limits of the `/auth` endpoints.
 pub(crate) struct Limits {
     by_ip: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     by_login: governor::DefaultKeyedRateLimiter<String>,
+    /// Per account, whatever spelling of the login was used (username, email, phone and
+    /// extension), shared by passwords and PINs.
+    by_user: governor::DefaultKeyedRateLimiter<Uuid>,
 }
 
 impl Limits {
@@ -43,6 +50,7 @@ impl Limits {
         Limits {
             by_ip: governor::RateLimiter::keyed(per_minute(ATTEMPTS_PER_IP)),
             by_login: governor::RateLimiter::keyed(per_minute(ATTEMPTS_PER_LOGIN)),
+            by_user: governor::RateLimiter::keyed(per_minute(ATTEMPTS_PER_LOGIN)),
         }
     }
 
@@ -56,13 +64,29 @@ impl Limits {
         if let Some(ip) = ip {
             self.by_ip.check_key(&ip).map_err(wait)?;
         }
-        self.by_login.check_key(&login.trim().to_lowercase()).map_err(wait)?;
-        // Forget keys that are back to a full allowance, so memory stays bounded.
-        if self.by_login.len() > 10_000 {
+        // A login longer than any username or email is not one: it only costs memory here.
+        let login: String = login.trim().to_lowercase().chars().take(MAX_LOGIN).collect();
+        self.by_login.check_key(&login).map_err(wait)?;
+        self.forget_idle();
+        Ok(())
+    }
+
+    /// 429 when the account has used up its attempts.
+    fn check_user(&self, user_id: Uuid) -> Result<(), ApiError> {
+        use governor::clock::{Clock, DefaultClock};
+        let now = DefaultClock::default().now();
+        self.by_user.check_key(&user_id).map_err(|not_until| ApiError::RateLimited {
+            retry_after: not_until.wait_time_from(now).as_secs().max(1) as i64,
+        })
+    }
+
+    /// Forgets keys that are back to a full allowance, so memory stays bounded.
+    fn forget_idle(&self) {
+        if self.by_login.len() > 10_000 || self.by_ip.len() > 10_000 || self.by_user.len() > 10_000 {
             self.by_login.retain_recent();
             self.by_ip.retain_recent();
+            self.by_user.retain_recent();
         }
-        Ok(())
     }
 }
 
@@ -72,6 +96,7 @@ pub(crate) fn routes() -> Router<Arc<CommandApi>> {
         .route("/auth/logout", post(logout))
         .route("/auth/password-reset", post(password_reset))
         .route("/auth/verify", post(verify))
+        .layer(axum::extract::DefaultBodyLimit::max(AUTH_BODY_LIMIT))
 }
 
 fn json_body(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
@@ -106,9 +131,15 @@ async fn login(
     .await
 }
 
-async fn verify(State(api): State<Arc<CommandApi>>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn verify(
+    State(api): State<Arc<CommandApi>>,
+    peer: Peer,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
     detached(async move {
         let body: dto::Verify = parse(json_body(body)?)?;
+        api.limits.check(ip, &body.challenge_id.to_string())?;
         api.verify_pin(body).await
     })
     .await
@@ -220,6 +251,7 @@ impl CommandApi {
         // Checked whether or not the user exists, so both answers take as long.
         let password_ok = secrets::verify_password(body.password.clone(), hash.clone()).await;
         let Some(user_id) = user_id else { return Err(login_failed()) };
+        self.limits.check_user(user_id)?;
         let stripe = (user_id.as_u128() % self.login_locks.len() as u128) as usize;
         let _serialised = self.login_locks[stripe].lock().await;
         let request = RequestInfo {
@@ -236,8 +268,8 @@ impl CommandApi {
                 ApiError::Refused { code: "account_inactive", message, .. } => {
                     ApiError::AccountInactive(message)
                 }
-                // No user behind the login's stream: as if it did not exist.
-                ApiError::NotFound { .. } => login_failed(),
+                // No user behind the login's stream, or a deleted one: as if it did not exist.
+                ApiError::NotFound { .. } | ApiError::Refused { code: "user_deleted", .. } => login_failed(),
                 other => other,
             })?;
         let types: Vec<&str> = outcome.reply.events.iter().map(|e| e.event_type.as_str()).collect();
@@ -271,9 +303,11 @@ impl CommandApi {
 
     /// A new session for a user who just signed in.
     async fn open_session(&self, user_id: Uuid) -> Result<serde_json::Value, ApiError> {
-        let now = Utc::now();
         let token = secrets::new_token()?;
         let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
+        // The session begins when the sign-in was decided, so a password change recorded after
+        // it (even before this row is written) ends it.
+        let now = user.last_login_at.unwrap_or_else(Utc::now);
         let session = eventlog::Session {
             token_hash: secrets::token_hash(&token),
             user_id,
@@ -301,6 +335,7 @@ impl CommandApi {
                 "the sign-in this PIN was for is over (used, replaced, or too many wrong PINs): sign in again",
             )));
         };
+        self.limits.check_user(user_id)?;
         let stripe = (user_id.as_u128() % self.login_locks.len() as u128) as usize;
         let _serialised = self.login_locks[stripe].lock().await;
         let user = self.aggregates.users.refresh(log, user_id).await?.state;

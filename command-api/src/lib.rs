@@ -116,7 +116,11 @@ impl CommandApi {
             .ok_or(ApiError::Unauthorized)?;
         let user = self.aggregates.users.refresh(self.aggregates.log.as_ref(), session.user_id).await?.state;
         let voided = user.sessions_valid_after.is_some_and(|after| session.created_at < after);
-        if voided || !user.may_sign_in_at(now) {
+        // A lock stops new sign-ins, not the sessions already open: otherwise five wrong
+        // passwords from anyone would throw the user out.
+        let active =
+            user.status_at(now) == domain::user::Status::Active && user.portal_access && user.activated;
+        if voided || !active {
             return Err(ApiError::Unauthorized);
         }
         Ok(Caller {
@@ -206,6 +210,7 @@ impl CommandApi {
             match log.append(append).await {
                 Ok(appended) => {
                     (decision.remember)(&self.aggregates, &appended);
+                    self.end_sessions_after(&appended).await;
                     let reply = Reply::from_appended(&appended).ok_or(ApiError::Internal)?;
                     return Ok(Outcome { reply, replayed: false });
                 }
@@ -229,6 +234,29 @@ impl CommandApi {
             }
         }
         Err(ApiError::Unavailable)
+    }
+
+    /// Ends the sessions of users an append suspended, deactivated, deleted or took portal
+    /// access from, so that a later reactivation does not bring an old (maybe stolen) session
+    /// back. (While the user is not active, `authenticate` refuses their sessions anyway.)
+    async fn end_sessions_after(&self, appended: &eventlog::Appended) {
+        for stream in &appended.streams {
+            let Some((domain::user::CATEGORY, user_id)) = domain::parse_stream_id(&stream.stream_id) else {
+                continue;
+            };
+            let ends = stream.events.iter().any(|event| {
+                matches!(
+                    event.event_type.as_str(),
+                    "UserSuspended" | "UserDeactivated" | "UserDeleted" | "UserAccessChanged"
+                )
+            });
+            if ends
+                && let Err(error) =
+                    eventlog::revoke_user_sessions(&self.aggregates.database, user_id, Utc::now()).await
+            {
+                tracing::error!(%error, %user_id, "sessions were not ended; they stay refused while the user is inactive");
+            }
+        }
     }
 
     async fn replay(&self, idempotency: &Idempotency) -> Result<Option<Outcome>, ApiError> {

@@ -27,7 +27,7 @@ mod types;
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use database::{Backend, Database};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
-pub use sessions::{Session, create_session, find_session, revoke_session};
+pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;
 pub use types::*;
 

@@ -69,3 +69,21 @@ pub async fn revoke_session(
     });
     Ok(revoked > 0)
 }
+
+/// Ends every live session of a user (suspended, deactivated, deleted, or without portal
+/// access: a later reactivation does not bring a session back). Returns how many ended.
+pub async fn revoke_user_sessions(
+    database: &Database,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let revoked = with_writer!(database, |pool| {
+        sqlx::query("update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null")
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(revoked)
+}

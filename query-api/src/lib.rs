@@ -528,8 +528,25 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
         causation_id: metadata.causation_id.map(|id| ID(id.to_string())),
         request_id: metadata.request_id,
         schema_version: event.schema_version,
-        data: async_graphql::Json(event.data),
+        data: async_graphql::Json(redacted(event.data)),
     }
+}
+
+/// Fields of stored events that the audit trail never shows: password hashes (which could be
+/// cracked offline), token and PIN hashes, and the id of a sign-in waiting for its PIN (with it,
+/// a colleague could void someone's sign-in). The event log keeps them; only the answer hides
+/// them, so the log still verifies.
+const REDACTED: [&str; 4] = ["passwordHash", "tokenHash", "pinHash", "challengeId"];
+
+fn redacted(mut data: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = data.as_object_mut() {
+        for field in REDACTED {
+            if let Some(value) = object.get_mut(field) {
+                *value = serde_json::Value::String("[redacted]".to_owned());
+            }
+        }
+    }
+    data
 }
 
 /// Everything the transport needs besides the schema.

@@ -140,9 +140,17 @@ pub struct OwnershipRequest {
 
 #[async_graphql::ComplexObject]
 impl OwnershipRequest {
-    /// The company that asks.
+    /// The company that asks, for a viewer who sees it (`companyName` for anyone else).
     async fn company(&self, context: &Context<'_>) -> Result<Option<Company>> {
+        if !crate::Viewer::of(context).sees_company(self.company_id) {
+            return Ok(None);
+        }
         company_by_id(context, self.company_id).await
+    }
+    /// The name of the company that asks: all the user needs to answer.
+    async fn company_name(&self, context: &Context<'_>) -> Result<Option<String>> {
+        let loader = context.data::<DataLoader<CompanyLoader>>()?;
+        Ok(loader.load_one(self.company_id).await.map_err(internal)?.map(|row| row.state.name.clone()))
     }
 }
 
@@ -598,6 +606,9 @@ impl Company {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<LicensePoint>> {
+        if !crate::Viewer::of(context).sees_people_of(self.row.id) {
+            return Ok(Vec::new());
+        }
         let state = context.data::<QueryState>()?;
         let points = projections::read::license_history(&state.database, self.row.id, from, to)
             .await
@@ -648,6 +659,9 @@ impl Company {
     }
     async fn roles(&self, context: &Context<'_>) -> Result<Vec<Role>> {
         let state = context.data::<QueryState>()?;
+        if !crate::Viewer::of(context).sees_people_of(self.row.id) {
+            return Ok(Vec::new());
+        }
         let rows =
             projections::read::roles_of_company(&state.database, self.row.id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
@@ -655,6 +669,9 @@ impl Company {
     /// The company's groups that are not deleted, Main Group first.
     async fn groups(&self, context: &Context<'_>) -> Result<Vec<Group>> {
         let state = context.data::<QueryState>()?;
+        if !crate::Viewer::of(context).sees_people_of(self.row.id) {
+            return Ok(Vec::new());
+        }
         let rows =
             projections::read::groups_of_company(&state.database, self.row.id).await.map_err(internal)?;
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
@@ -845,7 +862,11 @@ impl Ticket {
     /// The user it was opened for, if any.
     async fn requester(&self, context: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = self.row.state.requester_id else { return Ok(None) };
-        user_by_id(context, id).await
+        let viewer = crate::Viewer::of(context);
+        // A requester who has since moved to a company the viewer does not see is not shown.
+        Ok(user_by_id(context, id)
+            .await?
+            .filter(|user| viewer.sees_user(user.row.id, user.row.state.company_id)))
     }
     async fn topic(&self) -> TicketTopic {
         self.row.state.topic.into()

@@ -152,7 +152,7 @@ async fn admins_reach_down_and_levels_decide(app: App) {
     let (_, reseller_admin) =
         signed_in(&app, &reseller, "reseller.admin", json!({ "roleId": reseller.administrator_role_id }))
             .await;
-    let (_, customer_admin) =
+    let (customer_admin_id, customer_admin) =
         signed_in(&app, &customer, "customer.admin", json!({ "roleId": customer_admin_role })).await;
     let reseller_user = create_user(&app, &reseller, "reseller.user").await;
     let customer_user = create_user(&app, &customer, "customer.user").await;
@@ -236,6 +236,53 @@ async fn admins_reach_down_and_levels_decide(app: App) {
     .await;
     assert_eq!(within.status, 200, "{:#}", within.body);
     assert_eq!(app.event_count().await, events + 1);
+
+    // EDIT on USERS is no way to become an administrator, nor to take over one.
+    let (manager_id, _) = (
+        app.query("{ users(filter: { search: \"manager\" }) { edges { node { id } } } }", json!(null)).await
+            ["users"]["edges"][0]["node"]["id"]
+            .clone(),
+        (),
+    );
+    let events = app.event_count().await;
+    let attempts = [
+        ("AssignRole", json!({ "userId": manager_id, "roleId": customer_admin_role })),
+        ("SetUserAccess", json!({ "userId": manager_id, "admin": true })),
+        ("SetPassword", json!({ "userId": customer_admin_id, "password": "Taken-Over-123" })),
+        ("UpdateUserProfile", json!({ "userId": customer_admin_id, "email": "mine@example.com" })),
+        ("SuspendUser", json!({ "userId": customer_admin_id })),
+    ];
+    for (command, body) in attempts {
+        post(&app, &format!("/commands/{command}"), body.clone(), Some(&manager))
+            .await
+            .assert_error(403, "forbidden");
+    }
+    let group = app
+        .ok(
+            "CreateGroup",
+            json!({ "companyId": customer.id, "name": "Admins", "roleId": customer_admin_role }),
+        )
+        .await["id"]
+        .clone();
+    post(&app, "/commands/AssignGroup", json!({ "userId": manager_id, "groupId": group }), Some(&manager))
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(
+        app.event_count().await,
+        events + 2,
+        "only the operator's group (and its role's holder) was written"
+    );
+
+    // The audit trail never shows a password hash.
+    let trail = post(
+        &app,
+        "/graphql",
+        json!({ "query": "{ auditTrail(first: 500) { edges { node { type data } } } }" }),
+        Some(&customer_admin),
+    )
+    .await;
+    let text = trail.body.to_string();
+    assert!(text.contains("PasswordSet") && !text.contains("$argon2id$"), "hashes are redacted");
 }
 
 /// Company B's rows are not there for company A's admin, and B's ids read like unknown ids.
