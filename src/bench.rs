@@ -9,6 +9,11 @@
 //!
 //! The bare-insert ceiling is the one place outside the event log adapters that writes SQL: it
 //! measures the database without the portal, so it cannot go through the portal.
+//!
+//! `--only logins` measures password sign-ins instead (see `logins.rs`); `--only writes,logins`
+//! runs both.
+
+mod logins;
 
 use std::fmt::Write as _;
 use std::io::{Seek, SeekFrom, Write as _};
@@ -67,6 +72,26 @@ pub struct BenchArgs {
     /// Skips the bare-insert ceiling.
     #[arg(long)]
     skip_raw: bool,
+    /// What to measure, comma-separated: `writes` (commands, rebuild and ceiling, the default)
+    /// and `logins` (password sign-ins, and ordinary commands while they run: about a minute).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "writes")]
+    only: Vec<Part>,
+    /// Sign-in bench: users who sign in, in turn (each may sign in 60 times a minute).
+    #[arg(long, default_value_t = 200)]
+    login_users: usize,
+    /// Sign-in bench: seconds each phase runs.
+    #[arg(long, default_value_t = 10)]
+    login_seconds: u64,
+    /// Sign-in bench: concurrent sign-in loops, comma-separated: one phase of sign-ins alone each.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+    login_concurrency: Vec<usize>,
+}
+
+/// The parts of `portal bench`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    Writes,
+    Logins,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -76,8 +101,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.concurrency.is_empty() || args.concurrency.contains(&0) {
         bail!("--concurrency must list numbers of at least 1, e.g. 8,64");
     }
+    if args.login_users == 0 || args.login_seconds == 0 {
+        bail!("--login-users and --login-seconds must be at least 1");
+    }
+    if args.login_concurrency.is_empty() || args.login_concurrency.contains(&0) {
+        bail!("--login-concurrency must list numbers of at least 1, e.g. 2,4,8");
+    }
     let server = server_info(&args.database_url).await?;
     let machine = machine_info();
+    if args.only.contains(&Part::Writes) {
+        writes(&args, &server, &machine).await?;
+    }
+    if args.only.contains(&Part::Logins) {
+        let report = logins::run(&args).await?;
+        print!("{}", report.render(&server, &machine));
+    }
+    Ok(())
+}
+
+/// The command throughput, the rebuild and the ceiling, at each concurrency.
+async fn writes(args: &BenchArgs, server: &Server, machine: &Machine) -> anyhow::Result<()> {
     let fsync_directory = fsync_directory(server.data_directory.as_deref());
     eprintln!("measuring fsync latency in {} …", fsync_directory.display());
     let pg_test_fsync = pg_test_fsync(&fsync_directory).await;
@@ -90,7 +133,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let url = database_url(&args.database_url, &name);
         eprintln!("concurrency {concurrency}: database {name}");
         let outcome = tokio::select! {
-            outcome = level(&args, concurrency, &url, &fsync_directory) => outcome,
+            outcome = level(args, concurrency, &url, &fsync_directory) => outcome,
             _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
         };
         let dropped = drop_database(&args.database_url, &name).await;
@@ -98,7 +141,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         dropped.with_context(|| format!("cannot drop the bench database {name}"))?;
         levels.push(level);
     }
-    let report = Report { args: &args, server, machine, fsync_directory, pg_test_fsync, fsync_start, levels };
+    let report = Report { args, server, machine, fsync_directory, pg_test_fsync, fsync_start, levels };
     print!("{}", report.render());
     Ok(())
 }
@@ -820,8 +863,8 @@ fn ms(duration: Duration) -> String {
 
 struct Report<'a> {
     args: &'a BenchArgs,
-    server: Server,
-    machine: Machine,
+    server: &'a Server,
+    machine: &'a Machine,
     fsync_directory: PathBuf,
     pg_test_fsync: Option<Result<PgTestFsync, String>>,
     fsync_start: FsyncSample,
@@ -855,7 +898,7 @@ impl Report<'_> {
     }
 
     fn render_setting(&self, out: &mut String) {
-        let (args, server, machine) = (self.args, &self.server, &self.machine);
+        let (args, server, machine) = (self.args, self.server, self.machine);
         let _ = writeln!(out, "\n## portal bench\n");
         let _ = writeln!(
             out,
