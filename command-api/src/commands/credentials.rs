@@ -72,7 +72,9 @@ pub(super) async fn decide(
             let state = a.users.refresh(a.log.as_ref(), user_id).await?.state;
             check_policy(&company_of(on, &state).await?.password_policy, "newPassword", &new_password)?;
             let old_password_ok = secrets::verify_password(old_password, state.password_hash.clone()).await;
-            let password_hash = secrets::hash_password(new_password).await?;
+            // A wrong old password costs no second argon2 run: the domain refuses it anyway.
+            let password_hash =
+                if old_password_ok { secrets::hash_password(new_password).await? } else { String::new() };
             on.user(user_id, user::Command::ChangePassword { old_password_ok, password_hash }).await
         }
         "UnlockUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Unlock).await,
