@@ -351,6 +351,11 @@ impl CommandApi {
         if outcome.reply.events.iter().any(|e| e.event_type == "LoginSucceeded") {
             return self.open_session(user_id).await;
         }
+        if outcome.reply.events.iter().any(|e| e.event_type == "UserLocked") {
+            let user = self.aggregates.users.load(log, user_id).await?.state;
+            let until = user.locked_until.unwrap_or_else(Utc::now);
+            return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
+        }
         Err(ApiError::PinFailed)
     }
 

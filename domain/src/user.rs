@@ -232,6 +232,8 @@ pub enum Command {
     VerifyPin {
         challenge_id: Uuid,
         pin_ok: bool,
+        /// The company's policy: a wrong PIN is also a failed sign-in, and locks at its limit.
+        policy: crate::policy::PasswordPolicy,
     },
     /// Two-factor sign-in for this user, whatever the company's policy.
     SetTwoFactor {
@@ -1065,8 +1067,8 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
         Command::RecordLogin { password_ok, policy, challenge } => {
             credentials::decide_login(state, password_ok, &policy, challenge, context)?
         }
-        Command::VerifyPin { challenge_id, pin_ok } => {
-            credentials::decide_pin(state, challenge_id, pin_ok, context)?
+        Command::VerifyPin { challenge_id, pin_ok, policy } => {
+            credentials::decide_pin(state, challenge_id, pin_ok, &policy, context)?
         }
         Command::SetTwoFactor { enabled } if enabled == state.two_factor => Vec::new(),
         Command::SetTwoFactor { enabled } => vec![Event::TwoFactorSet { enabled }],

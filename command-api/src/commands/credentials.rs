@@ -115,7 +115,10 @@ pub(super) async fn decide(
         }
         "VerifyPin" => {
             let dto::VerifyPin { user_id, challenge_id, pin_ok } = parse(body)?;
-            let mut decision = on.user(user_id, user::Command::VerifyPin { challenge_id, pin_ok }).await?;
+            let state = a.users.load(a.log.as_ref(), user_id).await?.state;
+            let policy = company_of(on, &state).await?.password_policy;
+            let mut decision =
+                on.user(user_id, user::Command::VerifyPin { challenge_id, pin_ok, policy }).await?;
             decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
             Ok(decision)
         }

@@ -112,7 +112,7 @@ fn challenged(challenge_id: Uuid, pin_hash: &str) -> user::Event {
 }
 
 fn verify(challenge_id: Uuid, pin_ok: bool) -> user::Command {
-    user::Command::VerifyPin { challenge_id, pin_ok }
+    user::Command::VerifyPin { challenge_id, pin_ok, policy: PasswordPolicy::default() }
 }
 
 fn pin_failed(challenge_id: Uuid, failures: u32) -> user::Event {
@@ -1086,22 +1086,28 @@ fn user_verify_pin() {
             then: Then::Events(vec![signed_in()]),
         },
         Case {
-            name: "a first wrong PIN is counted",
+            name: "a first wrong PIN is counted, on the challenge and as a failed sign-in",
             given: pending(&[]),
             when: verify(CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(CHALLENGE, 1)]),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 1), failed(1)]),
         },
         Case {
             name: "a second wrong PIN is counted",
-            given: pending(&[pin_failed(CHALLENGE, 1)]),
+            given: pending(&[pin_failed(CHALLENGE, 1), failed(1)]),
             when: verify(CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(CHALLENGE, 2)]),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 2), failed(2)]),
         },
         Case {
             name: "the third wrong PIN is counted, and voids the challenge",
-            given: pending(&[pin_failed(CHALLENGE, 1), pin_failed(CHALLENGE, 2)]),
+            given: pending(&[pin_failed(CHALLENGE, 1), failed(1), pin_failed(CHALLENGE, 2), failed(2)]),
             when: verify(CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(CHALLENGE, user::PIN_ATTEMPTS)]),
+            then: Then::Events(vec![pin_failed(CHALLENGE, user::PIN_ATTEMPTS), failed(3)]),
+        },
+        Case {
+            name: "the wrong PIN that reaches the policy's limit of failed sign-ins locks the account",
+            given: pending(&[failed(1), failed(2), failed(3), failed(4)]),
+            when: verify(CHALLENGE, false),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 1), failed(5), locked(minutes(15))]),
         },
         Case {
             name: "the right PIN after two wrong ones signs in",
@@ -1122,10 +1128,10 @@ fn user_verify_pin() {
             then: Then::Error(invalid_challenge()),
         },
         Case {
-            name: "wrong PINs do not count as failed sign-ins",
-            given: pending(&[pin_failed(CHALLENGE, 1)]),
+            name: "wrong PINs count as failed sign-ins, whatever the challenge",
+            given: pending(&[pin_failed(CHALLENGE, 1), failed(1)]),
             when: verify(CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(CHALLENGE, 2)]),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 2), failed(2)]),
         },
         Case {
             name: "an expired PIN is refused, right or not",
@@ -1194,14 +1200,16 @@ fn user_verify_pin() {
             then: Then::Events(vec![signed_in()]),
         },
         Case {
-            name: "the wrong PINs of the first challenge do not count against the second",
+            name: "the wrong PINs of the first challenge do not count against the second's tries, but as failed sign-ins",
             given: pending(&[
                 pin_failed(CHALLENGE, 1),
+                failed(1),
                 pin_failed(CHALLENGE, 2),
+                failed(2),
                 challenged(OTHER_CHALLENGE, OTHER_PIN),
             ]),
             when: verify(OTHER_CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(OTHER_CHALLENGE, 1)]),
+            then: Then::Events(vec![pin_failed(OTHER_CHALLENGE, 1), failed(3)]),
         },
         Case {
             name: "a new sign-in after a void challenge gives three PINs again",
@@ -1224,7 +1232,7 @@ fn user_verify_pin() {
             name: "a suspended user's wrong PIN is still counted",
             given: pending(&[suspended(Some(days(3)), None)]),
             when: verify(CHALLENGE, false),
-            then: Then::Events(vec![pin_failed(CHALLENGE, 1)]),
+            then: Then::Events(vec![pin_failed(CHALLENGE, 1), failed(1)]),
         },
         Case {
             name: "a user whose suspension has ended since is signed in by the right PIN",

@@ -128,6 +128,7 @@ pub(super) fn decide_pin(
     state: &State,
     challenge_id: Uuid,
     pin_ok: bool,
+    policy: &PasswordPolicy,
     context: &Context,
 ) -> Result<Vec<Event>, DomainError> {
     let Some(challenge) = state.pending_challenge.as_ref().filter(|c| c.challenge_id == challenge_id) else {
@@ -143,7 +144,17 @@ pub(super) fn decide_pin(
         ));
     }
     if !pin_ok {
-        return Ok(vec![Event::TwoFactorFailed { challenge_id, failures: challenge.failures + 1 }]);
+        // A wrong PIN is a failed sign-in too: with a new challenge at every right password,
+        // three tries per challenge alone would not stop someone who knows the password.
+        let failures = state.failed_logins + 1;
+        let mut events = vec![
+            Event::TwoFactorFailed { challenge_id, failures: challenge.failures + 1 },
+            Event::LoginFailed { failures },
+        ];
+        if failures >= policy.max_failed_logins {
+            events.push(Event::UserLocked { until: context.now + policy.lock_duration(state.lockouts) });
+        }
+        return Ok(events);
     }
     if !state.may_sign_in_at(context.now) {
         return Err(DomainError::rule("account_inactive", "the account may not sign in now"));
