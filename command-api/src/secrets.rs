@@ -16,9 +16,17 @@ fn argon2() -> Argon2<'static> {
 /// again at the user's next successful sign-in.
 const CURRENT: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
 
+/// Argon2 runs at a time: each takes 19 MiB and about 25 ms of a core, so a flood of sign-ins
+/// queues here instead of taking every core and all the memory it asks for.
+static ARGON2_SLOTS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    tokio::sync::Semaphore::new(cores * 2)
+});
+
 /// Hashes a password on a blocking thread (about 20 ms of one core), so that a burst of
 /// sign-ins does not stall the requests sharing the async workers.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    let _slot = ARGON2_SLOTS.acquire().await.map_err(|_| ApiError::Internal)?;
     tokio::task::spawn_blocking(move || {
         argon2().hash_password(password.as_bytes()).map(|hash| hash.to_string()).map_err(|error| {
             tracing::error!(%error, "argon2 failed to hash a password");
@@ -32,6 +40,7 @@ pub async fn hash_password(password: String) -> Result<String, ApiError> {
 /// Whether `password` matches `hash`, on a blocking thread. Without a hash (no such user, or no
 /// password yet) a dummy hash is checked, so the answer takes as long either way.
 pub async fn verify_password(password: String, hash: Option<String>) -> bool {
+    let Ok(_slot) = ARGON2_SLOTS.acquire().await else { return false };
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY.to_owned());

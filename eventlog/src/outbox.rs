@@ -70,9 +70,11 @@ impl TryFrom<OutboxRow> for StoredNotification {
         let secret = match (row.secret_kind.as_deref(), row.secret) {
             (Some("token"), Some(value)) => Some(Secret::Token(value)),
             (Some("pin"), Some(value)) => Some(Secret::Pin(value)),
-            (None, None) => None,
+            // Delivered: the secret was wiped, its kind stays.
+            (Some("token" | "pin"), None) | (None, None) => None,
             (kind, _) => return Err(corrupt(format!("outbox {}: secret kind {kind:?}", row.id))),
         };
+        let carried_secret = row.secret_kind.is_some();
         Ok(StoredNotification {
             notification: Notification {
                 id: row.id,
@@ -83,6 +85,7 @@ impl TryFrom<OutboxRow> for StoredNotification {
                 secret,
                 company_id: row.company_id,
             },
+            carried_secret,
             created_at: row.created_at,
             delivered_at: row.delivered_at,
             attempts: row.attempts,

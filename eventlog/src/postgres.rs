@@ -837,7 +837,9 @@ impl EventLog for PostgresEventLog {
             Err(error) => (None, Some(error)),
         };
         sqlx::query(
-            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3 where id = $1",
+            // A delivered message's token or PIN has done its job: it is wiped.
+            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3, \
+             secret = case when $2 is null then secret else null end where id = $1",
         )
         .bind(id)
         .bind(delivered_at)

@@ -149,7 +149,10 @@ pub struct Notification {
 /// A notification as the outbox keeps it, with its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredNotification {
+    /// Once delivered, its token or PIN is gone (`secret` is `None`; see `carried_secret`).
     pub notification: Notification,
+    /// The message carried a token or PIN (still there until it is delivered).
+    pub carried_secret: bool,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub attempts: i64,

@@ -150,6 +150,8 @@ async fn notifications_are_kept_exactly_when_their_events_are(db: &TestDatabase)
         let all = log.outbox(&query(false)).await.expect("outbox");
         assert_eq!(all[0].attempts, 2);
         assert!(all[0].delivered_at.is_some());
+        assert_eq!(all[0].notification.secret, None, "a delivered token is wiped");
+        assert!(all[0].carried_secret);
     }
 }
 

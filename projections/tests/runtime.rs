@@ -114,8 +114,18 @@ async fn a_rebuild_gives_the_same_rows(db: &TestDatabase) {
     assert_eq!(before.len(), 30);
     assert_eq!(before.iter().filter(|row| row.2.deleted).count(), 10);
 
-    let report =
-        projections::rebuild(&db.database, log.as_ref(), ReadModel::Users, |_| {}).await.expect("rebuild");
+    // The stopped leader's connection is closed, but Postgres frees its advisory lock only once
+    // that backend has exited: wait for it (bounded) instead of racing it.
+    let mut attempts = 0;
+    let report = loop {
+        match projections::rebuild(&db.database, log.as_ref(), ReadModel::Users, |_| {}).await {
+            Err(projections::ProjectionError::Busy(_)) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => break other.expect("rebuild"),
+        }
+    };
     assert_eq!(report.events, 50, "30 creations and 10 approve+delete pairs");
     let after = summary(read::users_by_ids(&db.database, &ids).await.expect("read"));
     assert_eq!(before, after);

@@ -956,7 +956,7 @@ impl From<eventlog::StoredNotification> for Notification {
             to: notification.recipient,
             template: notification.template,
             body: notification.body,
-            carries_secret: notification.secret.is_some(),
+            carries_secret: stored.carried_secret,
             created_at: stored.created_at,
             delivered_at: stored.delivered_at,
             attempts: stored.attempts,
