@@ -189,17 +189,20 @@ impl CommandApi {
     }
 
     /// The user's company and effective levels; the admin flag counts as FULL on USERS.
+    ///
+    /// Read fresh from the log, not from the cache: another process may have taken a right
+    /// away a moment ago.
     async fn member(&self, user_id: Uuid) -> Result<Member, ApiError> {
         let a = &self.aggregates;
         let log = a.log.as_ref();
-        let user = a.users.load(log, user_id).await?.state;
+        let user = a.users.refresh(log, user_id).await?.state;
         let role = match user.role_id {
-            Some(id) => a.roles.load(log, id).await?.state.permissions,
+            Some(id) => a.roles.refresh(log, id).await?.state.permissions,
             None => Default::default(),
         };
         let group_role = match user.group_id {
-            Some(id) => match a.groups.load(log, id).await?.state.role_id {
-                Some(role_id) => Some(a.roles.load(log, role_id).await?.state.permissions),
+            Some(id) => match a.groups.refresh(log, id).await?.state.role_id {
+                Some(role_id) => Some(a.roles.refresh(log, role_id).await?.state.permissions),
                 None => None,
             },
             None => None,

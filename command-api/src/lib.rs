@@ -168,6 +168,12 @@ impl CommandApi {
         let log = self.aggregates.log.as_ref();
         let mut company_lock = None;
         for attempt in 1..=ATTEMPTS {
+            if attempt > 1 && request.actor.kind == ActorKind::User {
+                // The streams changed since the caller was authorized (a user moved to another
+                // company, a role lost a right): authorize again against them as they are now.
+                let caller = Caller { actor: request.actor.clone(), must_change_password: false };
+                self.authorize(&caller, command_type, &body).await?;
+            }
             let decision =
                 commands::decide(&self.aggregates, command_type, body.clone(), &context, request.if_match)
                     .await?;
