@@ -333,14 +333,26 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
     let store = open_store(&store_args).await?;
     let log = store.database.event_log();
     for model in models {
-        let mut last_printed = 0;
-        let report = projections::rebuild(&store.database, log.as_ref(), model, |count| {
-            if count - last_printed >= 10_000 {
-                eprintln!("  {}: {count} events replayed", model.name());
-                last_printed = count;
+        // A server stopped a moment ago may still hold its projector's lock until Postgres has
+        // noticed its connection is gone: wait for that (a few seconds at most) before refusing.
+        let mut waited = 0;
+        let report = loop {
+            let mut last_printed = 0;
+            let attempt = projections::rebuild(&store.database, log.as_ref(), model, |count| {
+                if count - last_printed >= 10_000 {
+                    eprintln!("  {}: {count} events replayed", model.name());
+                    last_printed = count;
+                }
+            })
+            .await;
+            match attempt {
+                Err(projections::ProjectionError::Busy(_)) if waited < 50 => {
+                    waited += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other?,
             }
-        })
-        .await?;
+        };
         let rate = report.events as f64 / report.elapsed.as_secs_f64().max(1e-9);
         println!(
             "rebuilt {}: {} events in {:.2} s ({rate:.0} events/s)",

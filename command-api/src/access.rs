@@ -131,6 +131,7 @@ impl CommandApi {
             check_grants(&member, body)?;
         }
         self.check_handouts(&member, body).await?;
+        self.check_attachments(&member, body).await?;
         // Nobody manages someone who may do more than they may (their password, their mobile,
         // their suspension): that would be a way to become them.
         if !matches!(need, Need::Member | Need::Themselves)
@@ -148,6 +149,37 @@ impl CommandApi {
                     "the user has more rights than you on {}: only someone with as many may manage them",
                     name(&module)
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A user attaches the files they uploaded themselves: anyone else's answers like a file
+    /// that does not exist, so a ticket cannot carry another company's file.
+    async fn check_attachments(&self, member: &Member, body: &Value) -> Result<(), ApiError> {
+        let Some(listed) = body.get("attachments").and_then(Value::as_array) else { return Ok(()) };
+        let ids: Vec<(usize, Uuid)> = listed
+            .iter()
+            .enumerate()
+            .filter_map(|(index, id)| Some((index, Uuid::parse_str(id.as_str()?).ok()?)))
+            .collect();
+        let files = eventlog::describe_attachments(
+            &self.aggregates.database,
+            &ids.iter().map(|(_, id)| *id).collect::<Vec<_>>(),
+        )
+        .await?;
+        for (index, id) in ids {
+            let theirs = files
+                .iter()
+                .find(|file| file.id == id)
+                .is_some_and(|file| file.uploaded_by.id == Some(member.user_id));
+            let exists = files.iter().any(|file| file.id == id);
+            if exists && !theirs {
+                return Err(ApiError::NotFound {
+                    what: "attachment".to_owned(),
+                    field: format!("attachments[{index}]"),
+                    id: id.to_string(),
+                });
             }
         }
         Ok(())

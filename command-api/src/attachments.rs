@@ -68,7 +68,14 @@ async fn store(
     parameters: Result<Query<UploadParameters>, QueryRejection>,
     body: Body,
 ) -> Result<Uploaded, ApiError> {
-    let actor = api.operator(headers).await?;
+    // Anyone signed in may upload; the file is theirs (and the operator's) to use and fetch.
+    let caller = api.authenticate(headers).await?;
+    if caller.must_change_password {
+        return Err(ApiError::Forbidden(
+            "the password an administrator set must be changed first".to_owned(),
+        ));
+    }
+    let actor = caller.actor;
     let Query(parameters) =
         parameters.map_err(|rejection| ApiError::invalid_field("fileName", rejection.body_text()))?;
     let bytes = read_limited(headers, body).await?;
@@ -148,11 +155,15 @@ async fn download(
 }
 
 async fn fetch(api: &CommandApi, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
-    api.operator(headers).await?;
+    let caller = api.authenticate(headers).await?;
     let not_found =
         || ApiError::NotFound { what: "attachment".to_owned(), field: "id".to_owned(), id: id.to_owned() };
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let stored = eventlog::get_attachment(&api.aggregates.database, id).await?.ok_or_else(not_found)?;
+    // A user fetches the files they uploaded; anyone else's answers like a file that is not there.
+    if caller.actor.kind != domain::ActorKind::Operator && stored.info.uploaded_by.id != caller.actor.id {
+        return Err(not_found());
+    }
     let info = stored.info;
     let content_type = HeaderValue::from_str(&info.content_type).map_err(|_| ApiError::Internal)?;
     let disposition =

@@ -124,6 +124,31 @@ async fn another_tenants_ids_are_unknown_ids(app: App) {
         );
     }
     assert_eq!(app.event_count().await, events, "nothing was written");
+
+    // Files: a user attaches and fetches their own uploads only; anyone else's reads as unknown.
+    let someone_elses =
+        crate::tickets::upload(&app, crate::tickets::png(), "image/png", "b-invoice.png").await;
+    let open = |attachment: &str| json!({ "companyId": a.id, "topic": "BILLING", "message": "see the file", "attachments": [attachment] });
+    let foreign = post(&app, "/commands/OpenTicket", open(&someone_elses), Some(&admin)).await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let control = post(&app, "/commands/OpenTicket", open(&unknown), Some(&admin)).await;
+    assert_eq!((foreign.status, foreign.code()), (404, "not_found"), "{:#}", foreign.body);
+    assert_eq!(replace_id(&foreign.body, &someone_elses, &unknown), control.body);
+    let (status, _) = (download_status(&app, &someone_elses, &admin).await, ());
+    assert_eq!(status, 404);
+    let own = crate::tickets::upload_raw(
+        &app,
+        crate::tickets::png(),
+        Some("image/png"),
+        Some("mine.png"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{:#}", own.body);
+    let own_id = own.body["id"].as_str().expect("an id").to_owned();
+    let opened = post(&app, "/commands/OpenTicket", open(&own_id), Some(&admin)).await;
+    assert_eq!(opened.status, 200, "{:#}", opened.body);
+    assert_eq!(download_status(&app, &own_id, &admin).await, 200);
     graphql_shows_nothing_of_another_tenant(&app, &admin, &a, &b, [&b_user, &b_role, &b_group, &b_ticket])
         .await;
     // And B is as it was.
@@ -324,7 +349,7 @@ async fn graphql_shows_nothing_of_another_tenant(
     // Lists without a company show A's rows only.
     let lists = graphql(
         "{ users(filter: { includeDeleted: true }) { edges { node { company { id } } } }
-           companies { edges { node { id } } } tickets { totalCount }
+           companies { edges { node { id } } } tickets { edges { node { company { id } } } }
            auditTrail(first: 500) { edges { node { companyId } } } }",
         json!(null),
     )
@@ -337,10 +362,26 @@ async fn graphql_shows_nothing_of_another_tenant(
         .collect();
     assert!(!companies.is_empty() && companies.iter().all(|c| *c == json!(a.id)), "{companies:?}");
     assert_eq!(lists["data"]["companies"]["edges"], json!([{ "node": { "id": a.id } }]));
-    assert_eq!(lists["data"]["tickets"]["totalCount"], 0);
+    let tickets = lists["data"]["tickets"]["edges"].as_array().expect("tickets");
+    assert!(
+        tickets.iter().all(|t| t["node"]["company"]["id"] == json!(a.id)),
+        "A's own tickets only: {tickets:?}"
+    );
     let trail = lists["data"]["auditTrail"]["edges"].as_array().expect("audit");
     assert!(!trail.is_empty() && trail.iter().all(|e| e["node"]["companyId"] == json!(a.id)));
     let outbox = graphql("{ notifications { to } }", json!(null)).await;
     assert_eq!(outbox["errors"][0]["extensions"]["code"], "FORBIDDEN");
     assert!(!outbox.to_string().contains("@example.com"));
+}
+
+/// The status of `GET /attachments/{id}` with a session.
+async fn download_status(app: &App, id: &str, session: &str) -> u16 {
+    let response = app
+        .client()
+        .get(app.url(&format!("/attachments/{id}")))
+        .bearer_auth(session)
+        .send()
+        .await
+        .expect("download");
+    response.status().as_u16()
 }
