@@ -1,5 +1,6 @@
-//! Delivers the outbox. SMS go to an HTTP webhook of the SMS gateway when one is configured
-//! (`--sms-webhook-url`); everything else, and SMS without a gateway, is appended to
+//! Delivers the outbox. Mail goes to an SMTP relay when one is configured (`--smtp-url`), SMS to
+//! an HTTP webhook of the SMS gateway (`--sms-webhook-url`); anything without its gateway is
+//! appended to
 //! `<data-dir>/outbox/notifications.jsonl`, one JSON object per line (`to`, `channel`,
 //! `template`, `body`, and `token` or `pin` where the message carries one), which is how
 //! developers and the black-box tests read their "mail".
@@ -24,17 +25,52 @@ const BATCH: i64 = 100;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Where notifications go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Delivery {
     /// The file mailbox.
     pub file: PathBuf,
     /// The SMS gateway's webhook, if any.
     pub sms_webhook: Option<String>,
+    /// The SMTP relay for mail, if any.
+    pub smtp: Option<Smtp>,
+}
+
+/// An SMTP relay (plain SMTP: this build has no TLS client) and the sender's address.
+#[derive(Clone)]
+pub struct Smtp {
+    transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    from: lettre::message::Mailbox,
+}
+
+impl Smtp {
+    /// `smtp://host[:port]` (port 25 by default) and the From address.
+    pub fn new(url: &str, from: &str) -> anyhow::Result<Self> {
+        let Some(rest) = url.strip_prefix("smtp://") else {
+            anyhow::bail!(
+                "--smtp-url must be smtp://host[:port] (this build has no TLS client: use a local relay)"
+            );
+        };
+        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
+            Some((host, port)) => {
+                (host, port.parse::<u16>().map_err(|_| anyhow::anyhow!("--smtp-url: bad port {port:?}"))?)
+            }
+            None => (rest.trim_end_matches('/'), 25),
+        };
+        if host.is_empty() {
+            anyhow::bail!("--smtp-url: no host");
+        }
+        let from = from.parse().map_err(|error| anyhow::anyhow!("--mail-from {from:?}: {error}"))?;
+        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .timeout(Some(Duration::from_secs(10)))
+            .build();
+        Ok(Smtp { transport, from })
+    }
 }
 
 impl Delivery {
-    pub fn new(data_dir: &Path, sms_webhook: Option<String>) -> Self {
-        Delivery { file: mailbox_path(data_dir), sms_webhook }
+    pub fn new(data_dir: &Path, sms_webhook: Option<String>, smtp: Option<Smtp>) -> Self {
+        Delivery { file: mailbox_path(data_dir), sms_webhook, smtp }
     }
 }
 
@@ -83,8 +119,9 @@ async fn deliver_pending(
         let pending =
             log.outbox(&OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() }).await?;
         for stored in &pending {
-            let outcome = match (&stored.notification.channel, &delivery.sms_webhook) {
-                (Channel::Sms, Some(url)) => post_sms(client, url, stored).await,
+            let outcome = match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
+                (Channel::Sms, Some(url), _) => post_sms(client, url, stored).await,
+                (Channel::Email, _, Some(smtp)) => send_mail(smtp, stored).await,
                 _ => append_line(&delivery.file, stored)
                     .map_err(|error| format!("{}: {error}", delivery.file.display())),
             };
@@ -133,6 +170,37 @@ async fn post_sms(client: &reqwest::Client, url: &str, stored: &StoredNotificati
     } else {
         Err(format!("SMS gateway answered {}", response.status()))
     }
+}
+
+/// The subject of a mail, by template.
+fn subject(template: &str) -> &'static str {
+    match template {
+        "invitation" => "Activate your customer portal account",
+        "password_reset" => "Choose a new password for the customer portal",
+        "credentials" => "Your customer portal sign-in",
+        _ => "A message from the customer portal",
+    }
+}
+
+/// Sends one mail through the relay: the body, and the token it carries on a line of its own.
+async fn send_mail(smtp: &Smtp, stored: &StoredNotification) -> Result<(), String> {
+    use lettre::AsyncTransport as _;
+    let notification = &stored.notification;
+    let to = notification.recipient.parse().map_err(|error| format!("recipient: {error}"))?;
+    let mut text = notification.body.clone();
+    match &notification.secret {
+        Some(Secret::Token(token)) => text.push_str(&format!("\n\nYour code: {token}\n")),
+        Some(Secret::Pin(pin)) => text.push_str(&format!("\n\nYour PIN: {pin}\n")),
+        None => {}
+    }
+    let message = lettre::Message::builder()
+        .from(smtp.from.clone())
+        .to(to)
+        .subject(subject(&notification.template))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(text)
+        .map_err(|error| format!("mail: {error}"))?;
+    smtp.transport.send(message).await.map(drop).map_err(|error| format!("SMTP relay: {error}"))
 }
 
 fn append_line(path: &Path, stored: &StoredNotification) -> std::io::Result<()> {

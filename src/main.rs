@@ -81,6 +81,13 @@ struct ServeArgs {
     /// `{"id", "to", "text", "template"}`. Without it, SMS go to the file mailbox.
     #[arg(long, env = "PORTAL_SMS_WEBHOOK_URL")]
     sms_webhook_url: Option<String>,
+    /// The SMTP relay for mail (`smtp://host[:port]`, plain SMTP). Without it, mail goes to the
+    /// file mailbox.
+    #[arg(long, env = "PORTAL_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The From address of the portal's mail.
+    #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "Customer Portal <portal@localhost>")]
+    mail_from: String,
     /// How long a sign-in session lasts, in minutes.
     #[arg(long, env = "PORTAL_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=43200))]
     session_ttl_minutes: u32,
@@ -207,7 +214,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "--sms-webhook-url must be an http:// URL (this build has no TLS client: use a local relay for https)"
         );
     }
-    let delivery = mailbox::Delivery::new(&args.store.data_dir, args.sms_webhook_url.clone());
+    let smtp = args.smtp_url.as_deref().map(|url| mailbox::Smtp::new(url, &args.mail_from)).transpose()?;
+    let delivery = mailbox::Delivery::new(&args.store.data_dir, args.sms_webhook_url.clone(), smtp);
     let _mailbox = mailbox::spawn(Arc::clone(&log), delivery);
 
     let settings = command_api::Settings {

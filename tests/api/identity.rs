@@ -15,6 +15,7 @@ use crate::helpers::{
 on_both_backends!(
     two_factor_by_sms,
     pins_go_to_the_sms_gateway,
+    invitations_go_to_the_smtp_relay,
     invitation_activation_and_sessions,
     fifty_wrong_passwords_lock_at_the_limit,
     credentials_and_resets
@@ -522,4 +523,90 @@ async fn pins_go_to_the_sms_gateway(mut app: App) {
     assert_eq!(listed["notifications"][0]["attempts"], 2, "{listed:#}");
     assert!(listed["notifications"][0]["deliveredAt"].is_string(), "{listed:#}");
     assert_eq!(listed["notifications"][0]["lastError"], json!(null), "the last attempt went through");
+}
+
+/// A stand-in for an SMTP relay (the other part that cannot run here): it speaks just enough
+/// SMTP to take mail, and records each message's text.
+async fn smtp_relay() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
+    let port = listener.local_addr().expect("the relay's address").port();
+    let record = Arc::clone(&received);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let record = Arc::clone(&record);
+            tokio::spawn(async move {
+                let (reader, mut writer) = socket.into_split();
+                let mut lines = BufReader::new(reader).lines();
+                let _ = writer.write_all(b"220 relay ready\r\n").await;
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(text) = data.as_mut() {
+                        if line == "." {
+                            if let Ok(mut record) = record.lock() {
+                                record.push(std::mem::take(text));
+                            }
+                            data = None;
+                            let _ = writer.write_all(b"250 queued\r\n").await;
+                        } else {
+                            text.push_str(&line);
+                            text.push('\n');
+                        }
+                        continue;
+                    }
+                    let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+                        Some("DATA") => {
+                            data = Some(String::new());
+                            b"354 go ahead\r\n"
+                        }
+                        Some("QUIT") => {
+                            let _ = writer.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = writer.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+async fn invitations_go_to_the_smtp_relay(mut app: App) {
+    let (port, received) = smtp_relay().await;
+    let url = format!("smtp://127.0.0.1:{port}");
+    app.restart_with(&["--smtp-url", &url, "--mail-from", "Customer Portal <portal@example.com>"]).await;
+    let company = register_company(&app, "Mail Co").await;
+    create_user_with(&app, &company, "molly", json!({ "approved": true })).await;
+    let mut mail = None;
+    for _ in 0..100 {
+        mail = received.lock().ok().and_then(|r| r.first().cloned());
+        if mail.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mail = mail.expect("the relay got the invitation");
+    assert!(mail.contains("To: molly@example.com"), "{mail}");
+    assert!(
+        mail.contains("From: \"Customer Portal\" <portal@example.com>")
+            || mail.contains("From: Customer Portal <portal@example.com>"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: Activate your customer portal account"), "{mail}");
+    let token = mail
+        .lines()
+        .find_map(|line| line.strip_prefix("Your code: "))
+        .map(str::trim)
+        .expect("the token in the mail")
+        .to_owned();
+    let activated =
+        post(&app, "/commands/ActivateAccount", json!({ "token": token, "password": PASSWORD }), None).await;
+    assert_eq!(activated.status, 200, "{:#}", activated.body);
+    assert_eq!(sign_in(&app, "molly", PASSWORD).await.status, 200);
+    let file = std::fs::read_to_string(app.data_dir().join("outbox").join("notifications.jsonl"))
+        .unwrap_or_default();
+    assert!(!file.contains("molly@example.com"), "the mail went to the relay, not the file");
 }
