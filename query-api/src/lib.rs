@@ -275,10 +275,22 @@ impl Query {
         Ok(CompanyConnection { total_count, edges, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
-    /// The app launcher for a user: every app, `available` or `comingSoon`. (Once users sign
-    /// in, `userId` will default to the signed-in user.)
-    async fn app_menu(&self, context: &Context<'_>, user_id: ID) -> Result<Vec<AppMenuEntry>> {
-        let id = parse_id(&user_id, "userId")?;
+    /// The signed-in user (`null` for the operator, who is nobody's user).
+    async fn me(&self, context: &Context<'_>) -> Result<Option<User>> {
+        let Viewer::User { user_id, .. } = Viewer::of(context) else { return Ok(None) };
+        let state = context.data::<QueryState>()?;
+        let rows = projections::read::users_by_ids(&state.database, &[*user_id]).await.map_err(internal)?;
+        Ok(rows.into_iter().next().map(|row| User { row: Arc::new(row), at: Utc::now() }))
+    }
+
+    /// The app launcher: every app, `available` or `comingSoon`, for the signed-in user, or for
+    /// `userId` (the operator names one; an admin may look at their users').
+    async fn app_menu(&self, context: &Context<'_>, user_id: Option<ID>) -> Result<Vec<AppMenuEntry>> {
+        let id = match (user_id, Viewer::of(context)) {
+            (Some(user_id), _) => parse_id(&user_id, "userId")?,
+            (None, Viewer::User { user_id, .. }) => *user_id,
+            (None, Viewer::Operator) => return Err(bad_input("userId: the operator names the user")),
+        };
         let state = context.data::<QueryState>()?;
         let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
         let viewer = Viewer::of(context);

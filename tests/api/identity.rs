@@ -168,6 +168,16 @@ async fn invitation_activation_and_sessions(app: App) {
     assert_eq!(graphql.status, 200, "{:#}", graphql.body);
     assert_eq!(graphql.body["data"]["users"]["totalCount"], 1);
     assert_eq!(graphql.body["data"]["users"]["edges"][0]["node"]["id"], id.as_str());
+    // The portal's home page: who am I, and my app launcher.
+    let home = post(
+        &app,
+        "/graphql",
+        json!({ "query": "{ me { id username } appMenu { app available comingSoon } }" }),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(home.body["data"]["me"], json!({ "id": id, "username": "ivy" }), "{:#}", home.body);
+    assert_eq!(home.body["data"]["appMenu"].as_array().map(Vec::len), Some(14));
     let last_login =
         app.query("query($id: ID!) { user(id: $id) { activated lastLoginAt } }", json!({ "id": id })).await;
     assert_eq!(last_login["user"]["activated"], true);
