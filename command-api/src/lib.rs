@@ -390,11 +390,26 @@ async fn handle(
     };
     // Run detached: a client that hangs up mid-command must not stop it between its append
     // and the caches that remember it.
-    let api = Arc::clone(api);
+    let runner = Arc::clone(api);
     let command_type = command_type.to_owned();
-    tokio::spawn(async move { api.execute(&command_type, body, request).await })
+    let outcome = tokio::spawn(async move { runner.execute(&command_type, body, request).await })
         .await
-        .map_err(|_| ApiError::Internal)?
+        .map_err(|_| ApiError::Internal)??;
+    // A wrong old password in ChangePassword is recorded as a failed sign-in, then refused.
+    let recorded = |kind: &str| outcome.reply.events.iter().any(|event| event.event_type == kind);
+    if recorded("UserLocked") {
+        let user = api.aggregates.users.load(api.aggregates.log.as_ref(), outcome.reply.id).await?.state;
+        let until = user.locked_until.unwrap_or_else(Utc::now);
+        return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
+    }
+    if recorded("LoginFailed") {
+        return Err(ApiError::Refused {
+            code: "wrong_password",
+            message: "the current password is not right".to_owned(),
+            details: None,
+        });
+    }
+    Ok(outcome)
 }
 
 /// What a caller may send, before the body is read. The operator: everything. A signed-in

@@ -215,10 +215,12 @@ pub enum Command {
     SetPassword {
         password_hash: String,
     },
-    /// The user changes their password; `old_password_ok` is the caller's verification.
+    /// The user changes their password; `old_password_ok` is the caller's verification. A wrong
+    /// old password is a failed sign-in (it counts toward the company's lockout).
     ChangePassword {
         old_password_ok: bool,
         password_hash: String,
+        policy: crate::policy::PasswordPolicy,
     },
     /// A sign-in attempt; `password_ok` is the caller's verification of the password. With
     /// `challenge`, a right password asks for the PIN the caller sends by SMS instead of
@@ -1061,8 +1063,8 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
             must_change: true,
             at: context.now,
         }],
-        Command::ChangePassword { old_password_ok, password_hash } => {
-            credentials::decide_change(state, old_password_ok, password_hash, context)?
+        Command::ChangePassword { old_password_ok, password_hash, policy } => {
+            credentials::decide_change(state, old_password_ok, password_hash, &policy, context)?
         }
         Command::RecordLogin { password_ok, policy, challenge } => {
             credentials::decide_login(state, password_ok, &policy, challenge, context)?

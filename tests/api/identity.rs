@@ -310,6 +310,9 @@ async fn credentials_and_resets(app: App) {
     )
     .await;
     assert_eq!(changed.status, 200, "{:#}", changed.body);
+    // The wrong guess was counted like a failed sign-in (a stolen session is no way to guess).
+    let failures = app.audit(json!({ "userId": id, "eventTypes": ["LoginFailed"] })).await;
+    assert_eq!(failures.len(), 1);
     // A new password ends the sessions started before it.
     post(&app, "/commands/UpdateMyProfile", json!({ "firstName": "C" }), Some(&session))
         .await

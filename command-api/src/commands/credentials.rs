@@ -75,7 +75,8 @@ pub(super) async fn decide(
             // A wrong old password costs no second argon2 run: the domain refuses it anyway.
             let password_hash =
                 if old_password_ok { secrets::hash_password(new_password).await? } else { String::new() };
-            on.user(user_id, user::Command::ChangePassword { old_password_ok, password_hash }).await
+            let policy = company_of(on, &state).await?.password_policy;
+            on.user(user_id, user::Command::ChangePassword { old_password_ok, password_hash, policy }).await
         }
         "UnlockUser" => on.user(parse::<dto::UserTarget>(body)?.user_id, user::Command::Unlock).await,
         "RehashPassword" => {

@@ -63,13 +63,16 @@ pub(super) fn decide_change(
     state: &State,
     old_password_ok: bool,
     password_hash: String,
+    policy: &PasswordPolicy,
     context: &Context,
 ) -> Result<Vec<Event>, DomainError> {
     if state.password_hash.is_none() {
         return Err(DomainError::rule("not_activated", "the user has no password yet"));
     }
     if !old_password_ok {
-        return Err(DomainError::rule("wrong_password", "the current password is not right"));
+        // A stolen session must not be a way to guess the password without limit: the wrong
+        // guess is recorded as a failed sign-in (the caller answers `wrong_password`).
+        return decide_login(state, false, policy, None, context);
     }
     Ok(vec![Event::PasswordSet {
         password_hash,
