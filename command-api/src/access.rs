@@ -95,8 +95,7 @@ impl CommandApi {
             if command_type == "RequestOwnership" && field == "userId" {
                 continue;
             }
-            let Some(id) = body.get(field).and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
-            else {
+            let Some(id) = id_in(body, field) else {
                 continue;
             };
             let Some(company_id) = company_of(&self.aggregates, category, id).await? else { continue };
@@ -136,8 +135,7 @@ impl CommandApi {
         // their suspension): that would be a way to become them.
         if !matches!(need, Need::Member | Need::Themselves)
             && command_type != "RequestOwnership"
-            && let Some(target) =
-                body.get("userId").and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
+            && let Some(target) = id_in(body, "userId")
             && target != member.user_id
             && self.aggregates.users.load(self.aggregates.log.as_ref(), target).await?.version > 0
         {
@@ -190,13 +188,11 @@ impl CommandApi {
     async fn check_handouts(&self, member: &Member, body: &Value) -> Result<(), ApiError> {
         let a = &self.aggregates;
         let log = a.log.as_ref();
-        let id =
-            |field: &str| body.get(field).and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok());
         let mut given: Vec<(Module, Level)> = Vec::new();
-        if let Some(role_id) = id("roleId") {
+        if let Some(role_id) = id_in(body, "roleId") {
             given.extend(a.roles.load(log, role_id).await?.state.permissions);
         }
-        if let Some(group_id) = id("groupId")
+        if let Some(group_id) = id_in(body, "groupId")
             && let Some(role_id) = a.groups.load(log, group_id).await?.state.role_id
         {
             given.extend(a.roles.load(log, role_id).await?.state.permissions);
@@ -264,6 +260,11 @@ impl CommandApi {
         }
         Ok(false)
     }
+}
+
+/// The id a body field holds, if it holds one.
+fn id_in(body: &Value, field: &str) -> Option<Uuid> {
+    body.get(field).and_then(Value::as_str).and_then(|id| Uuid::parse_str(id).ok())
 }
 
 /// The body names no user, or the caller.

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
-use domain::{Actor, ActorKind, user};
+use domain::{ActorKind, user};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -56,28 +56,19 @@ impl Limits {
 
     /// 429 with `Retry-After` when the address or the login has used up its attempts.
     fn check(&self, ip: Option<std::net::IpAddr>, login: &str) -> Result<(), ApiError> {
-        use governor::clock::{Clock, DefaultClock};
-        let now = DefaultClock::default().now();
-        let wait = |not_until: governor::NotUntil<_>| ApiError::RateLimited {
-            retry_after: not_until.wait_time_from(now).as_secs().max(1) as i64,
-        };
         if let Some(ip) = ip {
-            self.by_ip.check_key(&ip).map_err(wait)?;
+            self.by_ip.check_key(&ip).map_err(too_many)?;
         }
         // A login longer than any username or email is not one: it only costs memory here.
         let login: String = login.trim().to_lowercase().chars().take(MAX_LOGIN).collect();
-        self.by_login.check_key(&login).map_err(wait)?;
+        self.by_login.check_key(&login).map_err(too_many)?;
         self.forget_idle();
         Ok(())
     }
 
     /// 429 when the account has used up its attempts.
     fn check_user(&self, user_id: Uuid) -> Result<(), ApiError> {
-        use governor::clock::{Clock, DefaultClock};
-        let now = DefaultClock::default().now();
-        self.by_user.check_key(&user_id).map_err(|not_until| ApiError::RateLimited {
-            retry_after: not_until.wait_time_from(now).as_secs().max(1) as i64,
-        })
+        self.by_user.check_key(&user_id).map_err(too_many)
     }
 
     /// Forgets keys that are back to a full allowance, so memory stays bounded.
@@ -87,6 +78,16 @@ impl Limits {
             self.by_ip.retain_recent();
             self.by_user.retain_recent();
         }
+    }
+}
+
+/// The 429 for a used-up allowance, with how long until the next attempt.
+fn too_many(
+    not_until: governor::NotUntil<<governor::clock::DefaultClock as governor::clock::Clock>::Instant>,
+) -> ApiError {
+    use governor::clock::{Clock, DefaultClock};
+    ApiError::RateLimited {
+        retry_after: not_until.wait_time_from(DefaultClock::default().now()).as_secs().max(1) as i64,
     }
 }
 
@@ -117,12 +118,16 @@ fn login_failed() -> ApiError {
 /// The client's address, when the server knows it.
 type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
+fn client_ip(peer: Peer) -> Option<std::net::IpAddr> {
+    peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip())
+}
+
 async fn login(
     State(api): State<Arc<CommandApi>>,
     peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
+    let ip = client_ip(peer);
     detached(async move {
         let body: dto::Login = parse(json_body(body)?)?;
         api.limits.check(ip, &body.login)?;
@@ -136,7 +141,7 @@ async fn verify(
     peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
+    let ip = client_ip(peer);
     detached(async move {
         let body: dto::Verify = parse(json_body(body)?)?;
         api.limits.check(ip, &body.challenge_id.to_string())?;
@@ -180,7 +185,7 @@ async fn password_reset(
     peer: Peer,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ip = peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip());
+    let ip = client_ip(peer);
     let outcome = async {
         let body: dto::PasswordReset = parse(json_body(body)?)?;
         api.limits.check(ip, &body.login)?;
@@ -252,12 +257,8 @@ impl CommandApi {
         let password_ok = secrets::verify_password(body.password.clone(), hash.clone()).await;
         let Some(user_id) = user_id else { return Err(login_failed()) };
         self.limits.check_user(user_id)?;
-        let stripe = (user_id.as_u128() % self.login_locks.len() as u128) as usize;
-        let _serialised = self.login_locks[stripe].lock().await;
-        let request = RequestInfo {
-            actor: Actor { kind: ActorKind::User, id: Some(user_id) },
-            ..RequestInfo::system()
-        };
+        let _serialised = crate::stripe(&self.login_locks, user_id).lock().await;
+        let request = RequestInfo::user(user_id);
         let outcome = self
             .execute("RecordLogin", json!({ "userId": user_id, "passwordOk": password_ok }), request)
             .await
@@ -274,9 +275,7 @@ impl CommandApi {
             })?;
         let types: Vec<&str> = outcome.reply.events.iter().map(|e| e.event_type.as_str()).collect();
         if types.contains(&"UserLocked") {
-            let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
-            let until = user.locked_until.unwrap_or_else(Utc::now);
-            return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
+            return Err(self.locked(user_id).await);
         }
         if types.contains(&"TwoFactorChallenged") {
             let user = self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await?.state;
@@ -336,36 +335,36 @@ impl CommandApi {
             )));
         };
         self.limits.check_user(user_id)?;
-        let stripe = (user_id.as_u128() % self.login_locks.len() as u128) as usize;
-        let _serialised = self.login_locks[stripe].lock().await;
+        let _serialised = crate::stripe(&self.login_locks, user_id).lock().await;
         let user = self.aggregates.users.refresh(log, user_id).await?.state;
         let expected = user.pending_challenge.as_ref().map(|c| c.pin_hash.clone()).unwrap_or_default();
         let pin_ok = !expected.is_empty()
             && secrets::pin_hash(&self.aggregates.pin_key, body.challenge_id, &body.pin) == expected;
-        let request = RequestInfo {
-            actor: Actor { kind: ActorKind::User, id: Some(user_id) },
-            ..RequestInfo::system()
-        };
+        let request = RequestInfo::user(user_id);
         let body = json!({ "userId": user_id, "challengeId": body.challenge_id, "pinOk": pin_ok });
         let outcome = self.execute("VerifyPin", body, request).await?;
         if outcome.reply.events.iter().any(|e| e.event_type == "LoginSucceeded") {
             return self.open_session(user_id).await;
         }
         if outcome.reply.events.iter().any(|e| e.event_type == "UserLocked") {
-            let user = self.aggregates.users.load(log, user_id).await?.state;
-            let until = user.locked_until.unwrap_or_else(Utc::now);
-            return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
+            return Err(self.locked(user_id).await);
         }
         Err(ApiError::PinFailed)
+    }
+
+    /// The 429 for a user just locked: how long until the lock ends.
+    pub(crate) async fn locked(&self, user_id: Uuid) -> ApiError {
+        let until = match self.aggregates.users.load(self.aggregates.log.as_ref(), user_id).await {
+            Ok(user) => user.state.locked_until.unwrap_or_else(Utc::now),
+            Err(error) => return error,
+        };
+        ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) }
     }
 
     /// Stores the password again with today's parameters, after a successful sign-in.
     async fn rehash(&self, user_id: Uuid, password: String) {
         let Ok(password_hash) = secrets::hash_password(password).await else { return };
-        let request = RequestInfo {
-            actor: Actor { kind: ActorKind::User, id: Some(user_id) },
-            ..RequestInfo::system()
-        };
+        let request = RequestInfo::user(user_id);
         let body = json!({ "userId": user_id, "passwordHash": password_hash });
         if let Err(error) = self.execute("RehashPassword", body, request).await {
             tracing::warn!(code = error.code(), "a password hash was not upgraded");

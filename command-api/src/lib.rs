@@ -123,10 +123,7 @@ impl CommandApi {
         if voided || !active {
             return Err(ApiError::Unauthorized);
         }
-        Ok(Caller {
-            actor: Actor { kind: ActorKind::User, id: Some(session.user_id) },
-            must_change_password: user.must_change_password,
-        })
+        Ok(Caller { actor: Actor::user(session.user_id), must_change_password: user.must_change_password })
     }
 
     /// The operator, or 401/403: for what signed-in users may not reach yet (files, until
@@ -183,8 +180,7 @@ impl CommandApi {
             {
                 // Commands that share a company's streams would otherwise conflict with each
                 // other on every attempt; one at a time per company, decided again under the lock.
-                let stripe = (company_id.as_u128() % COMPANY_LOCKS as u128) as usize;
-                company_lock = Some(self.company_locks[stripe].lock().await);
+                company_lock = Some(stripe(&self.company_locks, company_id).lock().await);
                 continue;
             }
             if decision.writes.is_empty() {
@@ -293,6 +289,12 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// A request with fresh ids made for a user by the portal's `/auth` endpoints (the user a
+    /// password, PIN or token proves is the events' actor).
+    pub fn user(user_id: Uuid) -> Self {
+        RequestInfo { actor: Actor::user(user_id), ..RequestInfo::system() }
+    }
+
     /// A request with fresh ids made by the portal itself (its `/auth` endpoints).
     pub fn system() -> Self {
         RequestInfo { actor: Actor { kind: ActorKind::System, id: None }, ..RequestInfo::operator() }
@@ -398,9 +400,7 @@ async fn handle(
     // A wrong old password in ChangePassword is recorded as a failed sign-in, then refused.
     let recorded = |kind: &str| outcome.reply.events.iter().any(|event| event.event_type == kind);
     if recorded("UserLocked") {
-        let user = api.aggregates.users.load(api.aggregates.log.as_ref(), outcome.reply.id).await?.state;
-        let until = user.locked_until.unwrap_or_else(Utc::now);
-        return Err(ApiError::Locked { retry_after: (until - Utc::now()).num_seconds().max(1) });
+        return Err(api.locked(outcome.reply.id).await);
     }
     if recorded("LoginFailed") {
         return Err(ApiError::Refused {
@@ -428,6 +428,11 @@ fn permit(caller: &Caller, command_type: &str) -> Result<(), ApiError> {
         ActorKind::System if ANONYMOUS_COMMAND_TYPES.contains(&command_type) => Ok(()),
         ActorKind::System => Err(ApiError::Unauthorized),
     }
+}
+
+/// The lock of `locks` that orders what concerns `id` (a company, a user) in this process.
+pub(crate) fn stripe(locks: &[tokio::sync::Mutex<()>], id: Uuid) -> &tokio::sync::Mutex<()> {
+    &locks[(id.as_u128() % locks.len() as u128) as usize]
 }
 
 /// The bearer token of a request, trimmed.

@@ -42,6 +42,11 @@ impl Actor {
     pub fn operator() -> Self {
         Actor { kind: ActorKind::Operator, id: None }
     }
+
+    /// A portal user, by id.
+    pub fn user(id: Uuid) -> Self {
+        Actor { kind: ActorKind::User, id: Some(id) }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use domain::policy::PasswordPolicy;
 use domain::user::{self, TokenPurpose};
 use domain::validate::Problems;
-use domain::{Actor, ActorKind, Context, company};
+use domain::{Actor, Context, company};
 use eventlog::{Channel, Notification, Secret};
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ pub(super) async fn decide(
             let mut decision =
                 on.user(user_id, user::Command::RedeemToken { token_hash: hash, password_hash }).await?;
             // The token proves who is acting: the user themselves.
-            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            decision.actor = Some(Actor::user(user_id));
             Ok(decision)
         }
         "ResendInvitation" => {
@@ -54,7 +54,7 @@ pub(super) async fn decide(
         "RequestPasswordReset" => {
             let user_id = parse::<dto::UserTarget>(body)?.user_id;
             let mut decision = issue(on, user_id, TokenPurpose::PasswordReset).await?;
-            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            decision.actor = Some(Actor::user(user_id));
             Ok(decision)
         }
         "SetPassword" => {
@@ -111,7 +111,7 @@ pub(super) async fn decide(
             let command = user::Command::RecordLogin { password_ok, policy, challenge };
             let mut decision = on.user(user_id, command).await?;
             decision.notifications.extend(message);
-            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            decision.actor = Some(Actor::user(user_id));
             Ok(decision)
         }
         "VerifyPin" => {
@@ -120,7 +120,7 @@ pub(super) async fn decide(
             let policy = company_of(on, &state).await?.password_policy;
             let mut decision =
                 on.user(user_id, user::Command::VerifyPin { challenge_id, pin_ok, policy }).await?;
-            decision.actor = Some(Actor { kind: ActorKind::User, id: Some(user_id) });
+            decision.actor = Some(Actor::user(user_id));
             Ok(decision)
         }
         "SetTwoFactor" => {
