@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventlog::{Channel, EventLog, OutboxQuery, Secret, StoredNotification};
+use eventlog::{Channel, Database, EventLog, OutboxQuery, Secret, StoredNotification};
 use serde_json::json;
 
 /// How often the outbox is looked at when no append in this process wakes the dispatcher.
@@ -80,13 +80,13 @@ pub fn mailbox_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Runs until the process stops: delivers what the outbox holds after each append and poll.
-pub fn spawn(log: Arc<dyn EventLog>, delivery: Delivery) -> tokio::task::JoinHandle<()> {
+pub fn spawn(log: Arc<dyn EventLog>, database: Database, delivery: Delivery) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         let mut head = log.subscribe();
         let mut backoff = POLL;
         loop {
-            let pause = match deliver_pending(log.as_ref(), &delivery, &client).await {
+            let pause = match deliver_pending(&database, &delivery, &client).await {
                 Ok(true) => {
                     backoff = POLL;
                     POLL
@@ -110,14 +110,17 @@ pub fn spawn(log: Arc<dyn EventLog>, delivery: Delivery) -> tokio::task::JoinHan
 
 /// Delivers every pending notification once; `false` if some delivery failed.
 async fn deliver_pending(
-    log: &dyn EventLog,
+    database: &Database,
     delivery: &Delivery,
     client: &reqwest::Client,
 ) -> Result<bool, eventlog::StoreError> {
     let mut all_delivered = true;
     loop {
-        let pending =
-            log.outbox(&OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() }).await?;
+        let pending = eventlog::outbox(
+            database,
+            &OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() },
+        )
+        .await?;
         for stored in &pending {
             let outcome = match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
                 (Channel::Sms, Some(url), _) => post_sms(client, url, stored).await,
@@ -130,7 +133,7 @@ async fn deliver_pending(
                 tracing::warn!(id = %stored.notification.id, %error, "a notification was not delivered");
                 all_delivered = false;
             }
-            log.outbox_attempted(stored.notification.id, outcome).await?;
+            eventlog::outbox_attempted(database, stored.notification.id, outcome).await?;
         }
         if (pending.len() as i64) < BATCH || !all_delivered {
             return Ok(all_delivered);

@@ -216,7 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let smtp = args.smtp_url.as_deref().map(|url| mailbox::Smtp::new(url, &args.mail_from)).transpose()?;
     let delivery = mailbox::Delivery::new(&args.store.data_dir, args.sms_webhook_url.clone(), smtp);
-    let _mailbox = mailbox::spawn(Arc::clone(&log), delivery);
+    let _mailbox = mailbox::spawn(Arc::clone(&log), database.clone(), delivery);
 
     let settings = command_api::Settings {
         token_ttl: chrono::TimeDelta::minutes(i64::from(args.token_ttl_minutes)),

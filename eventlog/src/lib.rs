@@ -26,6 +26,7 @@ mod types;
 
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use database::{Backend, Database};
+pub use outbox::{outbox, outbox_attempted};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;
@@ -57,12 +58,6 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The stream that holds a uniqueness claim (`username:alice` → `user-<id>`), if any.
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError>;
-
-    /// Notifications in the outbox, oldest first.
-    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError>;
-
-    /// Records a delivery attempt: `Ok` marks the notification delivered, `Err` counts a failure.
-    async fn outbox_attempted(&self, id: uuid::Uuid, outcome: Result<(), String>) -> Result<(), StoreError>;
 
     /// Events matching an audit filter, in checkpoint order, after `query.after`.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError>;

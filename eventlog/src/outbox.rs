@@ -4,12 +4,15 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{Channel, Notification, OutboxQuery, Secret, StoreError, StoredNotification};
+use crate::{
+    Channel, Database, Notification, OutboxQuery, Secret, StoreError, StoredNotification, with_reader,
+    with_writer,
+};
 
 pub(crate) const INSERT_ONE: &str = "insert into outbox (id, channel, recipient, template, body, secret_kind, \
      secret, company_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
-pub(crate) const COLUMNS: &str = "select id, channel, recipient, template, body, secret_kind, secret, company_id, \
+const COLUMNS: &str = "select id, channel, recipient, template, body, secret_kind, secret, company_id, \
      created_at, delivered_at, attempts, last_error from outbox";
 
 /// The columns of one notification, in the order of [`INSERT_ONE`]'s parameters.
@@ -45,7 +48,7 @@ impl<'a> Columns<'a> {
 }
 
 #[derive(sqlx::FromRow)]
-pub(crate) struct OutboxRow {
+struct OutboxRow {
     id: Uuid,
     channel: String,
     recipient: String,
@@ -94,12 +97,12 @@ impl TryFrom<OutboxRow> for StoredNotification {
     }
 }
 
-pub(crate) fn decode(rows: Vec<OutboxRow>) -> Result<Vec<StoredNotification>, StoreError> {
+fn decode(rows: Vec<OutboxRow>) -> Result<Vec<StoredNotification>, StoreError> {
     rows.into_iter().map(StoredNotification::try_from).collect()
 }
 
 /// Appends the filter of `query` (after a `where true`) and its order and limit.
-pub(crate) fn push_query<DB: sqlx::Database>(builder: &mut sqlx::QueryBuilder<DB>, query: &OutboxQuery)
+fn push_query<DB: sqlx::Database>(builder: &mut sqlx::QueryBuilder<DB>, query: &OutboxQuery)
 where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -114,4 +117,40 @@ where
         builder.push(" and delivered_at is null");
     }
     builder.push(" order by created_at, id limit ").push_bind(query.limit);
+}
+
+/// Notifications in the outbox, oldest first.
+pub async fn outbox(database: &Database, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError> {
+    let rows: Vec<OutboxRow> = with_reader!(database, |pool| {
+        let mut builder = sqlx::QueryBuilder::new(COLUMNS);
+        builder.push(" where true");
+        push_query(&mut builder, query);
+        builder.build_query_as().fetch_all(pool).await?
+    });
+    decode(rows)
+}
+
+/// Records a delivery attempt: `Ok` marks the notification delivered (and wipes its token or
+/// PIN, which has done its job), `Err` counts a failure.
+pub async fn outbox_attempted(
+    database: &Database,
+    id: Uuid,
+    outcome: Result<(), String>,
+) -> Result<(), StoreError> {
+    let (delivered_at, error) = match outcome {
+        Ok(()) => (Some(chrono::Utc::now()), None),
+        Err(error) => (None, Some(error)),
+    };
+    with_writer!(database, |pool| {
+        sqlx::query(
+            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3, \
+             secret = case when $2 is null then secret else null end where id = $1",
+        )
+        .bind(id)
+        .bind(delivered_at)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
 }

@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, OutboxQuery,
-    RecordedEvent, StoreError, StoredNotification, StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, ExpectedVersion, RecordedEvent,
+    StoreError, StoredReply,
 };
 
 const WRITERS: usize = 2;
@@ -821,32 +821,6 @@ impl EventLog for PostgresEventLog {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
-    }
-
-    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError> {
-        let mut builder = QueryBuilder::<Postgres>::new(crate::outbox::COLUMNS);
-        builder.push(" where true");
-        crate::outbox::push_query(&mut builder, query);
-        let rows: Vec<crate::outbox::OutboxRow> = builder.build_query_as().fetch_all(&self.pool).await?;
-        crate::outbox::decode(rows)
-    }
-
-    async fn outbox_attempted(&self, id: Uuid, outcome: Result<(), String>) -> Result<(), StoreError> {
-        let (delivered_at, error) = match outcome {
-            Ok(()) => (Some(chrono::Utc::now()), None),
-            Err(error) => (None, Some(error)),
-        };
-        sqlx::query(
-            // A delivered message's token or PIN has done its job: it is wiped.
-            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3, \
-             secret = case when $2 is null then secret else null end where id = $1",
-        )
-        .bind(id)
-        .bind(delivered_at)
-        .bind(error)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {

@@ -10,10 +10,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::row::{EVENT_COLUMNS, EventRow, into_events, push_audit_filter};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, OutboxQuery, RecordedEvent,
-    StoreError, StoredNotification, StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, EventLog, RecordedEvent, StoreError,
+    StoredReply,
 };
-use uuid::Uuid;
 
 const MAX_BATCH: usize = 256;
 
@@ -21,8 +20,6 @@ type Job = (AppendRequest, oneshot::Sender<Result<Appended, AppendError>>);
 
 pub struct SqliteEventLog {
     read: SqlitePool,
-    /// The single write connection's pool, for the outbox's delivery marks.
-    write: SqlitePool,
     jobs: mpsc::Sender<Job>,
     head: watch::Receiver<i64>,
 }
@@ -35,8 +32,8 @@ impl SqliteEventLog {
     pub fn start(read: SqlitePool, write: SqlitePool) -> Self {
         let (jobs, receiver) = mpsc::channel(4 * MAX_BATCH);
         let (head_sender, head) = watch::channel(0);
-        tokio::spawn(writer(write.clone(), receiver, head_sender));
-        SqliteEventLog { read, write, jobs, head }
+        tokio::spawn(writer(write, receiver, head_sender));
+        SqliteEventLog { read, jobs, head }
     }
 }
 
@@ -248,32 +245,6 @@ impl EventLog for SqliteEventLog {
                 .fetch_optional(&self.read)
                 .await?;
         Ok(row.and_then(|(request_hash, reply)| Some(StoredReply { request_hash, reply: reply?.0 })))
-    }
-
-    async fn outbox(&self, query: &OutboxQuery) -> Result<Vec<StoredNotification>, StoreError> {
-        let mut builder = QueryBuilder::<Sqlite>::new(crate::outbox::COLUMNS);
-        builder.push(" where true");
-        crate::outbox::push_query(&mut builder, query);
-        let rows: Vec<crate::outbox::OutboxRow> = builder.build_query_as().fetch_all(&self.read).await?;
-        crate::outbox::decode(rows)
-    }
-
-    async fn outbox_attempted(&self, id: Uuid, outcome: Result<(), String>) -> Result<(), StoreError> {
-        let (delivered_at, error) = match outcome {
-            Ok(()) => (Some(chrono::Utc::now()), None),
-            Err(error) => (None, Some(error)),
-        };
-        sqlx::query(
-            // A delivered message's token or PIN has done its job: it is wiped.
-            "update outbox set attempts = attempts + 1, delivered_at = $2, last_error = $3, \
-             secret = case when $2 is null then secret else null end where id = $1",
-        )
-        .bind(id)
-        .bind(delivered_at)
-        .bind(error)
-        .execute(&self.write)
-        .await?;
-        Ok(())
     }
 
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {

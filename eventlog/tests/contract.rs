@@ -132,22 +132,25 @@ async fn notifications_are_kept_exactly_when_their_events_are(db: &TestDatabase)
         refused.notifications.push(notification(&recipient, Some(Secret::Pin("123456".to_owned()))));
         assert!(matches!(log.append(refused).await, Err(AppendError::VersionConflict { .. })));
 
-        let kept = log.outbox(&query(true)).await.expect("outbox");
+        let kept = eventlog::outbox(&db.database, &query(true)).await.expect("outbox");
         assert_eq!(kept.len(), 1, "{kept:?}");
         assert_eq!(kept[0].notification, sent);
         assert_eq!((kept[0].attempts, kept[0].delivered_at), (0, None));
 
-        log.outbox_attempted(sent.id, Err("smtp: connection refused".to_owned()))
+        eventlog::outbox_attempted(&db.database, sent.id, Err("smtp: connection refused".to_owned()))
             .await
             .expect("mark failure");
-        let failed = log.outbox(&query(true)).await.expect("outbox");
+        let failed = eventlog::outbox(&db.database, &query(true)).await.expect("outbox");
         assert_eq!(
             (failed[0].attempts, failed[0].last_error.as_deref()),
             (1, Some("smtp: connection refused"))
         );
-        log.outbox_attempted(sent.id, Ok(())).await.expect("mark delivered");
-        assert!(log.outbox(&query(true)).await.expect("outbox").is_empty(), "delivered ones are not pending");
-        let all = log.outbox(&query(false)).await.expect("outbox");
+        eventlog::outbox_attempted(&db.database, sent.id, Ok(())).await.expect("mark delivered");
+        assert!(
+            eventlog::outbox(&db.database, &query(true)).await.expect("outbox").is_empty(),
+            "delivered ones are not pending"
+        );
+        let all = eventlog::outbox(&db.database, &query(false)).await.expect("outbox");
         assert_eq!(all[0].attempts, 2);
         assert!(all[0].delivered_at.is_some());
         assert_eq!(all[0].notification.secret, None, "a delivered token is wiped");

@@ -317,7 +317,7 @@ impl Query {
         }
         let state = context.data::<QueryState>()?;
         let query = eventlog::OutboxQuery { recipient: to, template, pending, limit: page_size(first)? };
-        let stored = state.log.outbox(&query).await.map_err(internal)?;
+        let stored = eventlog::outbox(&state.database, &query).await.map_err(internal)?;
         Ok(stored.into_iter().map(Notification::from).collect())
     }
 
