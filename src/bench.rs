@@ -128,17 +128,12 @@ async fn writes(args: &BenchArgs, server: &Server, machine: &Machine) -> anyhow:
 
     let mut levels = Vec::new();
     for &concurrency in &args.concurrency {
-        let name = format!("portal_bench_{}", random_hex(8));
-        create_database(&args.database_url, &name).await?;
-        let url = database_url(&args.database_url, &name);
-        eprintln!("concurrency {concurrency}: database {name}");
-        let outcome = tokio::select! {
-            outcome = level(args, concurrency, &url, &fsync_directory) => outcome,
-            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-        };
-        let dropped = drop_database(&args.database_url, &name).await;
-        let level = outcome.with_context(|| format!("the run at concurrency {concurrency} failed"))?;
-        dropped.with_context(|| format!("cannot drop the bench database {name}"))?;
+        let label = format!("the run at concurrency {concurrency}");
+        let fsync_directory = &fsync_directory;
+        let level = on_scratch_database(args, &label, |url| async move {
+            level(args, concurrency, &url, fsync_directory).await
+        })
+        .await?;
         levels.push(level);
     }
     let report = Report { args, server, machine, fsync_directory, pg_test_fsync, fsync_start, levels };
@@ -169,23 +164,12 @@ async fn level(
     fsync_directory: &Path,
 ) -> anyhow::Result<Level> {
     let fsync = measure_fsync_blocking(fsync_directory.to_path_buf()).await?;
-    let database = Database::connect_postgres(url).await.context("cannot connect to the bench database")?;
-    database.migrate().await.context("cannot migrate the bench database")?;
-    let log = database.event_log();
-    let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
+    let (database, log, api) = bench_api(url).await?;
 
     // Setup: one company (with its two default roles), then the users, written like the rest.
     let started = Instant::now();
     let stats_before_setup = eventlog::writer_stats();
-    let company = api
-        .execute(
-            "RegisterCompany",
-            json!({ "name": "Bench Company", "mainPhone": "+14155550123" }),
-            RequestInfo::operator(),
-        )
-        .await
-        .map_err(|error| anyhow!("RegisterCompany was refused: {error}"))?;
-    let company_id = company.reply.id;
+    let company_id = bench_company(&api, "Bench Company", "+14155550123").await?;
     let mut setup = drive(&api, concurrency, args.streams, move |index, _| {
         let body = json!({
             "companyId": company_id,
@@ -777,6 +761,44 @@ fn cpu_times() -> Option<CpuTimes> {
 
 // ---------------------------------------------------------------------------------------------
 // The bench databases
+
+/// Runs `work` on a throw-away database of the bench server (given its URL), and drops the
+/// database afterwards, also when the run fails or is interrupted.
+async fn on_scratch_database<T, F, Fut>(args: &BenchArgs, label: &str, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let name = format!("portal_bench_{}", random_hex(8));
+    create_database(&args.database_url, &name).await?;
+    eprintln!("{label}: database {name}");
+    let outcome = tokio::select! {
+        outcome = work(database_url(&args.database_url, &name)) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let dropped = drop_database(&args.database_url, &name).await;
+    let result = outcome.with_context(|| format!("{label} failed"))?;
+    dropped.with_context(|| format!("cannot drop the bench database {name}"))?;
+    Ok(result)
+}
+
+/// The migrated bench database at `url`, its event log and a command handler on it.
+async fn bench_api(url: &str) -> anyhow::Result<(Database, Arc<dyn eventlog::EventLog>, Arc<CommandApi>)> {
+    let database = Database::connect_postgres(url).await.context("cannot connect to the bench database")?;
+    database.migrate().await.context("cannot migrate the bench database")?;
+    let log = database.event_log();
+    let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
+    Ok((database, log, api))
+}
+
+/// Registers the company a run's users belong to; its id.
+async fn bench_company(api: &CommandApi, name: &str, main_phone: &str) -> anyhow::Result<Uuid> {
+    let company = api
+        .execute("RegisterCompany", json!({ "name": name, "mainPhone": main_phone }), RequestInfo::operator())
+        .await
+        .map_err(|error| anyhow!("RegisterCompany was refused: {error}"))?;
+    Ok(company.reply.id)
+}
 
 async fn create_database(server_url: &str, name: &str) -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(server_url).await.context("cannot connect to Postgres")?;

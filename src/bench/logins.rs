@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow, bail};
-use command_api::{ApiError, CommandApi, RequestInfo};
-use eventlog::Database;
+use anyhow::{Context as _, bail};
+use command_api::{ApiError, RequestInfo};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    BenchArgs, COMMAND, CpuUsage, Machine, Rng, Server, TICKS_PER_SECOND, cpu_times, create_database,
-    database_url, drive, drop_database, ms, percentile, random_hex, rate,
+    BenchArgs, COMMAND, CpuUsage, Machine, Rng, Server, TICKS_PER_SECOND, bench_api, bench_company,
+    cpu_times, drive, ms, on_scratch_database, percentile, rate,
 };
 
 /// The mixed phase: sign-ins from 4 loops while 8 loops run ordinary commands.
@@ -94,40 +93,18 @@ impl From<ApiError> for Failed {
 }
 
 pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<LoginReport> {
-    let name = format!("portal_bench_{}", random_hex(8));
-    create_database(&args.database_url, &name).await?;
-    let url = database_url(&args.database_url, &name);
-    eprintln!("sign-in bench: database {name}");
-    let outcome = tokio::select! {
-        outcome = measure(args, &url) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    let dropped = drop_database(&args.database_url, &name).await;
-    let report = outcome.context("the sign-in bench failed")?;
-    dropped.with_context(|| format!("cannot drop the bench database {name}"))?;
-    Ok(report)
+    on_scratch_database(args, "the sign-in bench", |url| async move { measure(args, &url).await }).await
 }
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<LoginReport> {
     let load_before = load_average();
-    let database = Database::connect_postgres(url).await.context("cannot connect to the bench database")?;
-    database.migrate().await.context("cannot migrate the bench database")?;
-    let log = database.event_log();
-    let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
+    let (database, log, api) = bench_api(url).await?;
 
     // Setup: a company, the users who sign in (an admin-set password, approved), and the users
     // the ordinary commands change.
     let started = Instant::now();
     let stats_before_setup = eventlog::writer_stats();
-    let company = api
-        .execute(
-            "RegisterCompany",
-            json!({ "name": "Bench Sign-in Company", "mainPhone": "+14155550124" }),
-            RequestInfo::operator(),
-        )
-        .await
-        .map_err(|error| anyhow!("RegisterCompany was refused: {error}"))?;
-    let company_id = company.reply.id;
+    let company_id = bench_company(&api, "Bench Sign-in Company", "+14155550124").await?;
     let created = drive(&api, SETUP_LOOPS, args.login_users, move |index, _| {
         let body = json!({
             "companyId": company_id,
