@@ -13,7 +13,8 @@
 //! - the notifications of an append are in the outbox if and only if its events are stored.
 //!
 //! Beside the log, the same database keeps the files uploaded for support tickets
-//! ([`put_attachment`], [`get_attachment`]): written once, never changed.
+//! ([`put_attachment`], [`get_attachment`]): written once, never changed; and the key vault
+//! ([`seal`], [`unseal`], [`shred`]): a key per user for what events carry sealed.
 
 mod attachments;
 mod database;
@@ -23,6 +24,7 @@ mod row;
 mod sessions;
 mod sqlite;
 mod types;
+mod vault;
 
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use database::{Backend, Database};
@@ -31,6 +33,7 @@ pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;
 pub use types::*;
+pub use vault::{VaultError, seal, shred, unseal};
 
 use async_trait::async_trait;
 use tokio::sync::watch;

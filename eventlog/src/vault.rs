@@ -1,0 +1,140 @@
+//! The key vault: one AES-256-GCM key per subject (a user), kept beside the log and never in
+//! it. An event that must carry a secret or personal data carries it sealed with its subject's
+//! key; destroying the key ([`shred`]) makes every such value unreadable for good, while the
+//! events, and any hash over them, stay exactly as they were.
+//!
+//! A sealed value is `v1:` and the hex of a random 12-byte nonce followed by the ciphertext and
+//! its tag. The caller names what the value is for (`aad`, e.g. `totp:user-<id>`): a sealed
+//! value copied into another field or another user's event does not open there.
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::{Database, StoreError, with_reader, with_writer};
+
+const PREFIX: &str = "v1:";
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The subject's key was destroyed: nothing can be sealed for it any more.
+    #[error("the key of {0} was destroyed")]
+    Shredded(Uuid),
+    /// Not a value this vault sealed for this subject and purpose.
+    #[error("a sealed value does not open: {0}")]
+    Corrupt(&'static str),
+    #[error("the system's random number generator failed")]
+    Random,
+}
+
+impl From<sqlx::Error> for VaultError {
+    fn from(error: sqlx::Error) -> Self {
+        VaultError::Store(StoreError::Database(error))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key: Option<Vec<u8>>,
+}
+
+/// The subject's key: `Some(None)` once destroyed, `None` if it never had one.
+async fn key_of(database: &Database, subject: Uuid) -> Result<Option<Option<[u8; 32]>>, VaultError> {
+    let row: Option<KeyRow> = with_reader!(database, |pool| {
+        sqlx::query_as("select key from vault_keys where subject = $1")
+            .bind(subject)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.map(|row| {
+        row.key
+            .map(|key| <[u8; 32]>::try_from(key.as_slice()).map_err(|_| VaultError::Corrupt("key length")))
+            .transpose()
+    })
+    .transpose()
+}
+
+/// The subject's key, made on first use. Two callers racing both end up with the one stored.
+async fn key_for_sealing(database: &Database, subject: Uuid) -> Result<[u8; 32], VaultError> {
+    if let Some(stored) = key_of(database, subject).await? {
+        return stored.ok_or(VaultError::Shredded(subject));
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|_| VaultError::Random)?;
+    with_writer!(database, |pool| {
+        sqlx::query(
+            "insert into vault_keys (subject, key, created_at) values ($1, $2, $3) on conflict (subject) do nothing",
+        )
+        .bind(subject)
+        .bind(key.as_slice())
+        .bind(Utc::now())
+        .execute(pool)
+        .await?;
+    });
+    key_of(database, subject).await?.flatten().ok_or(VaultError::Shredded(subject))
+}
+
+/// Seals `plaintext` with the subject's key, for the purpose `aad`.
+pub async fn seal(
+    database: &Database,
+    subject: Uuid,
+    aad: &str,
+    plaintext: &[u8],
+) -> Result<String, VaultError> {
+    let key = key_for_sealing(database, subject).await?;
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+    let cipher = Aes256Gcm::new(&key.into());
+    let sealed = cipher
+        .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+        .map_err(|_| VaultError::Corrupt("encryption failed"))?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    Ok(format!("{PREFIX}{}", hex::encode(bytes)))
+}
+
+/// Opens a value sealed by [`seal`] for the same subject and purpose; `None` when the subject's
+/// key was destroyed (the value is erased).
+pub async fn unseal(
+    database: &Database,
+    subject: Uuid,
+    aad: &str,
+    sealed: &str,
+) -> Result<Option<Vec<u8>>, VaultError> {
+    let bytes = sealed
+        .strip_prefix(PREFIX)
+        .and_then(|hex_text| hex::decode(hex_text).ok())
+        .filter(|bytes| bytes.len() > NONCE_LEN)
+        .ok_or(VaultError::Corrupt("not a sealed value"))?;
+    let key = match key_of(database, subject).await? {
+        Some(Some(key)) => key,
+        Some(None) => return Ok(None),
+        None => return Err(VaultError::Corrupt("its subject has no key")),
+    };
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Corrupt("nonce length"))?;
+    let cipher = Aes256Gcm::new(&key.into());
+    cipher
+        .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
+        .map(Some)
+        .map_err(|_| VaultError::Corrupt("wrong key, purpose or bytes"))
+}
+
+/// Destroys the subject's key for good; `false` if it had none or it was already destroyed.
+pub async fn shred(database: &Database, subject: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let destroyed = with_writer!(database, |pool| {
+        sqlx::query(
+            "update vault_keys set key = null, shredded_at = $2 where subject = $1 and shredded_at is null",
+        )
+        .bind(subject)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(destroyed > 0)
+}
