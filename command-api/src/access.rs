@@ -40,7 +40,7 @@ fn need(command_type: &str) -> Need {
         | "DeclineOwnership" => Need::Themselves,
         // The token in the body proves who acts, whoever else is signed in on this browser.
         "OpenTicket" | "CommentOnTicket" | "CloseTicket" | "ActivateAccount" => Need::Member,
-        "SetTwoFactor" => Need::ThemselvesOr(Users, Edit),
+        "SetTwoFactor" | "RemoveTotp" => Need::ThemselvesOr(Users, Edit),
         "SetLicenseLimit" | "SetEnabledApps" => Need::Operator,
         "RegisterCompany" => Need::Level(AccountSettings, Full),
         "UpdateCompany" | "SetCompanyPolicies" => Need::Level(AccountSettings, Edit),

@@ -67,7 +67,7 @@ impl Limits {
     }
 
     /// 429 when the account has used up its attempts.
-    fn check_user(&self, user_id: Uuid) -> Result<(), ApiError> {
+    pub(crate) fn check_user(&self, user_id: Uuid) -> Result<(), ApiError> {
         self.by_user.check_key(&user_id).map_err(too_many)
     }
 
@@ -100,7 +100,7 @@ pub(crate) fn routes() -> Router<Arc<CommandApi>> {
         .layer(axum::extract::DefaultBodyLimit::max(AUTH_BODY_LIMIT))
 }
 
-fn json_body(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn json_body(body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
     let body = body.map_err(|rejection| ApiError::MalformedJson(rejection.body_text()))?;
     let value: serde_json::Value =
         serde_json::from_slice(&body).map_err(|error| ApiError::MalformedJson(error.to_string()))?;
@@ -152,7 +152,7 @@ async fn verify(
 
 /// Runs a sign-in step in a task of its own, like a command: a client hanging up must not cut
 /// it between its append and its session. 200 with the reply, or the error.
-async fn detached(
+pub(crate) async fn detached(
     step: impl std::future::Future<Output = Result<serde_json::Value, ApiError>> + Send + 'static,
 ) -> Response {
     match tokio::spawn(step).await.unwrap_or(Err(ApiError::Internal)) {
@@ -286,7 +286,7 @@ impl CommandApi {
             return Ok(json!({
                 "mfaRequired": true,
                 "challengeId": challenge.challenge_id,
-                "channel": "SMS",
+                "channel": challenge.channel,
                 "expiresAt": challenge.expires_at,
             }));
         }
@@ -337,11 +337,28 @@ impl CommandApi {
         self.limits.check_user(user_id)?;
         let _serialised = crate::stripe(&self.login_locks, user_id).lock().await;
         let user = self.aggregates.users.refresh(log, user_id).await?.state;
-        let expected = user.pending_challenge.as_ref().map(|c| c.pin_hash.clone()).unwrap_or_default();
-        let pin_ok = !expected.is_empty()
-            && secrets::pin_hash(&self.aggregates.pin_key, body.challenge_id, &body.pin) == expected;
+        let pending = user.pending_challenge.as_ref().filter(|c| c.challenge_id == body.challenge_id);
+        let (pin_ok, totp_step) = match pending.map(|c| c.channel) {
+            Some(user::SecondFactor::Totp) if user.has_totp() => {
+                let step = self.totp_step(user_id, &user, &body.pin).await?;
+                (step.is_some(), step)
+            }
+            Some(user::SecondFactor::Sms) => {
+                let expected = pending.map(|c| c.pin_hash.as_str()).unwrap_or_default();
+                let ok = !expected.is_empty()
+                    && secrets::pin_hash(&self.aggregates.pin_key, body.challenge_id, &body.pin) == expected;
+                (ok, None)
+            }
+            // No such challenge (the domain says so), or an app no longer there.
+            _ => (false, None),
+        };
         let request = RequestInfo::user(user_id);
-        let body = json!({ "userId": user_id, "challengeId": body.challenge_id, "pinOk": pin_ok });
+        let body = json!({
+            "userId": user_id,
+            "challengeId": body.challenge_id,
+            "pinOk": pin_ok,
+            "totpStep": totp_step,
+        });
         let outcome = self.execute("VerifyPin", body, request).await?;
         if outcome.reply.events.iter().any(|e| e.event_type == "LoginSucceeded") {
             return self.open_session(user_id).await;

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::plan::{Decision, Plan};
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
-pub const COMMAND_TYPES: [&str; 41] = [
+pub const COMMAND_TYPES: [&str; 42] = [
     "RegisterCompany",
     "UpdateCompany",
     "SetLicenseLimit",
@@ -46,6 +46,7 @@ pub const COMMAND_TYPES: [&str; 41] = [
     "ChangePassword",
     "UnlockUser",
     "SetTwoFactor",
+    "RemoveTotp",
     "ChangeMobileNumber",
     "RequestOwnership",
     "ConfirmOwnership",
@@ -68,8 +69,8 @@ pub const COMMAND_TYPES: [&str; 41] = [
 
 /// Commands the API runs for its own endpoints (`/auth/…`), never reachable as
 /// `POST /commands/…`.
-pub const INTERNAL_COMMAND_TYPES: [&str; 4] =
-    ["RecordLogin", "VerifyPin", "RequestPasswordReset", "RehashPassword"];
+pub const INTERNAL_COMMAND_TYPES: [&str; 6] =
+    ["RecordLogin", "VerifyPin", "RequestPasswordReset", "RehashPassword", "EnrollTotp", "ConfirmTotp"];
 
 /// Commands that need no bearer token: the token in their body proves who acts.
 pub const ANONYMOUS_COMMAND_TYPES: [&str; 1] = ["ActivateAccount"];
@@ -237,6 +238,9 @@ pub async fn decide(
         | "ChangePassword"
         | "UnlockUser"
         | "SetTwoFactor"
+        | "RemoveTotp"
+        | "EnrollTotp"
+        | "ConfirmTotp"
         | "RecordLogin"
         | "VerifyPin"
         | "RequestPasswordReset"

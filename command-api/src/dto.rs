@@ -460,6 +460,32 @@ pub struct VerifyPin {
     pub user_id: Uuid,
     pub challenge_id: Uuid,
     pub pin_ok: bool,
+    /// For an authenticator-app challenge: the time step the code matched.
+    #[serde(default)]
+    pub totp_step: Option<u64>,
+}
+
+/// Internal: a new authenticator-app secret, sealed with the user's vault key.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollTotp {
+    pub user_id: Uuid,
+    pub secret: String,
+}
+
+/// Internal: the first code of the app just enrolled, after it was checked.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmTotp {
+    pub user_id: Uuid,
+    pub step: Option<u64>,
+}
+
+/// `POST /auth/totp/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
 }
 
 /// `POST /auth/verify`.

@@ -201,6 +201,21 @@ impl From<eventlog::StoreError> for ApiError {
     }
 }
 
+impl From<eventlog::VaultError> for ApiError {
+    fn from(error: eventlog::VaultError) -> Self {
+        match error {
+            eventlog::VaultError::Store(error) => error.into(),
+            eventlog::VaultError::Shredded(_) => {
+                domain::DomainError::rule("user_deleted", "the user has been deleted").into()
+            }
+            error @ (eventlog::VaultError::Corrupt(_) | eventlog::VaultError::Random) => {
+                tracing::error!(%error, "key vault failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
 /// Names the field behind a claim key (`username:alice` → `username`).
 fn taken(key: &str) -> ApiError {
     let (kind, value) = key.split_once(':').unwrap_or(("value", key));

@@ -234,6 +234,9 @@ pub enum Command {
     VerifyPin {
         challenge_id: Uuid,
         pin_ok: bool,
+        /// For a challenge answered from an authenticator app: the time step of the code that
+        /// matched (the caller's check), which must be later than the last one used.
+        totp_step: Option<u64>,
         /// The company's policy: a wrong PIN is also a failed sign-in, and locks at its limit.
         policy: crate::policy::PasswordPolicy,
     },
@@ -241,6 +244,17 @@ pub enum Command {
     SetTwoFactor {
         enabled: bool,
     },
+    /// A new authenticator-app secret, sealed by the caller with the user's vault key; it
+    /// counts once confirmed with a code from the app.
+    EnrollTotp {
+        secret: String,
+    },
+    /// A code from the app just enrolled: `step` is the time step it matched, if it did.
+    ConfirmTotp {
+        step: Option<u64>,
+    },
+    /// The authenticator app no longer signs the user in (a lost phone).
+    RemoveTotp,
     Unlock,
     /// The same password, hashed again with today's parameters after a sign-in.
     Rehash {
@@ -252,8 +266,32 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewChallenge {
     pub challenge_id: Uuid,
+    /// Empty for a code from an authenticator app: nothing was sent.
     pub pin_hash: String,
     pub expires_at: DateTime<Utc>,
+    pub channel: SecondFactor,
+}
+
+/// How the second factor reaches the user: a PIN by SMS, or a code from an authenticator app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SecondFactor {
+    #[default]
+    Sms,
+    Totp,
+}
+
+/// An authenticator app (RFC 6238 TOTP) of the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpFactor {
+    /// The shared secret, sealed with the user's vault key.
+    #[serde(skip)]
+    pub secret: String,
+    /// Enrolled and proven with a code: from now on every sign-in asks for a code.
+    pub confirmed: bool,
+    /// The time step of the last code accepted: a code is good once.
+    pub last_step: u64,
 }
 
 /// A PIN sent by SMS, waiting; only its hash is kept.
@@ -265,6 +303,8 @@ pub struct PendingChallenge {
     pub pin_hash: String,
     pub expires_at: DateTime<Utc>,
     pub failures: u32,
+    #[serde(default)]
+    pub channel: SecondFactor,
 }
 
 /// Wrong PINs a challenge takes before it is void (a new sign-in sends a new PIN).
@@ -540,8 +580,12 @@ pub enum Event {
     #[serde(rename_all = "camelCase")]
     TwoFactorChallenged {
         challenge_id: Uuid,
+        /// Empty when the code comes from an authenticator app (nothing was sent).
         pin_hash: String,
         expires_at: DateTime<Utc>,
+        /// Absent in events stored before authenticator apps: those were all PINs by SMS.
+        #[serde(default)]
+        channel: SecondFactor,
     },
     /// A wrong PIN; the challenge is void after [`PIN_ATTEMPTS`].
     #[serde(rename_all = "camelCase")]
@@ -551,6 +595,19 @@ pub enum Event {
     },
     TwoFactorSet {
         enabled: bool,
+    },
+    /// An authenticator app, not yet confirmed; `secret` is sealed with the user's vault key.
+    TotpEnrolled {
+        secret: String,
+    },
+    /// The app's first code was right: sign-ins now ask for its codes.
+    TotpConfirmed {
+        step: u64,
+    },
+    TotpRemoved {},
+    /// A code from the app signed the user in; codes of this step or earlier are spent.
+    TotpCodeAccepted {
+        step: u64,
     },
 }
 
@@ -594,6 +651,10 @@ impl Event {
             Event::TwoFactorChallenged { .. } => "TwoFactorChallenged",
             Event::TwoFactorFailed { .. } => "TwoFactorFailed",
             Event::TwoFactorSet { .. } => "TwoFactorSet",
+            Event::TotpEnrolled { .. } => "TotpEnrolled",
+            Event::TotpConfirmed { .. } => "TotpConfirmed",
+            Event::TotpRemoved {} => "TotpRemoved",
+            Event::TotpCodeAccepted { .. } => "TotpCodeAccepted",
         }
     }
 
@@ -756,6 +817,13 @@ impl Event {
             Event::TwoFactorFailed { challenge_id, failures } if *failures >= PIN_ATTEMPTS => {
                 changes.push(ClaimChange::Release(challenge_claim(*challenge_id)));
             }
+            Event::TotpRemoved {} => {
+                if let Some(pending) =
+                    before.pending_challenge.as_ref().filter(|c| c.channel == SecondFactor::Totp)
+                {
+                    changes.push(ClaimChange::Release(challenge_claim(pending.challenge_id)));
+                }
+            }
             Event::PasswordSet { .. } => {
                 if let Some(pending) = &before.pending_token {
                     changes.push(ClaimChange::Release(token_claim(&pending.token_hash)));
@@ -871,6 +939,7 @@ pub struct State {
     /// Signs in with a PIN by SMS as well, whatever the company's policy.
     pub two_factor: bool,
     pub pending_challenge: Option<PendingChallenge>,
+    pub totp: Option<TotpFactor>,
 }
 
 impl Default for State {
@@ -910,6 +979,7 @@ impl Default for State {
             sessions_valid_after: None,
             two_factor: false,
             pending_challenge: None,
+            totp: None,
         }
     }
 }
@@ -960,6 +1030,11 @@ impl State {
             && self.portal_access
             && self.activated
             && !self.is_locked_at(now)
+    }
+
+    /// Signs in with codes from an authenticator app (enrolled and confirmed).
+    pub fn has_totp(&self) -> bool {
+        self.totp.as_ref().is_some_and(|totp| totp.confirmed)
     }
 
     /// A suspension with an end lifts by itself once that instant has passed.
@@ -1069,9 +1144,13 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
         Command::RecordLogin { password_ok, policy, challenge } => {
             credentials::decide_login(state, password_ok, &policy, challenge, context)?
         }
-        Command::VerifyPin { challenge_id, pin_ok, policy } => {
-            credentials::decide_pin(state, challenge_id, pin_ok, &policy, context)?
+        Command::VerifyPin { challenge_id, pin_ok, totp_step, policy } => {
+            credentials::decide_pin(state, challenge_id, pin_ok, totp_step, &policy, context)?
         }
+        Command::EnrollTotp { secret } => credentials::decide_enroll_totp(state, secret)?,
+        Command::ConfirmTotp { step } => credentials::decide_confirm_totp(state, step)?,
+        Command::RemoveTotp if state.totp.is_none() => Vec::new(),
+        Command::RemoveTotp => vec![Event::TotpRemoved {}],
         Command::SetTwoFactor { enabled } if enabled == state.two_factor => Vec::new(),
         Command::SetTwoFactor { enabled } => vec![Event::TwoFactorSet { enabled }],
         Command::Unlock if state.is_locked_at(context.now) || state.failed_logins > 0 => {
@@ -1326,12 +1405,13 @@ pub fn evolve(mut state: State, event: &Event) -> State {
             state.failed_logins = 0;
         }
         Event::PasswordRehashed { password_hash } => state.password_hash = Some(password_hash.clone()),
-        Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at } => {
+        Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at, channel } => {
             state.pending_challenge = Some(PendingChallenge {
                 challenge_id: *challenge_id,
                 pin_hash: pin_hash.clone(),
                 expires_at: *expires_at,
                 failures: 0,
+                channel: *channel,
             });
         }
         Event::TwoFactorFailed { failures, .. } => {
@@ -1342,6 +1422,21 @@ pub fn evolve(mut state: State, event: &Event) -> State {
             }
         }
         Event::TwoFactorSet { enabled } => state.two_factor = *enabled,
+        Event::TotpEnrolled { secret } => {
+            state.totp = Some(TotpFactor { secret: secret.clone(), confirmed: false, last_step: 0 });
+        }
+        Event::TotpConfirmed { step } | Event::TotpCodeAccepted { step } => {
+            if let Some(totp) = &mut state.totp {
+                totp.confirmed = true;
+                totp.last_step = *step;
+            }
+        }
+        Event::TotpRemoved {} => {
+            state.totp = None;
+            if state.pending_challenge.as_ref().is_some_and(|c| c.channel == SecondFactor::Totp) {
+                state.pending_challenge = None;
+            }
+        }
     }
     state
 }

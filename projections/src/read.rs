@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::{company, group, role, ticket, user};
+use std::sync::Arc;
+
 use eventlog::{Database, with_reader};
 use serde::de::DeserializeOwned;
 use sqlx::QueryBuilder;
@@ -12,6 +14,53 @@ use crate::fold::StoredRow;
 
 pub use crate::fold::Folded as Row;
 
+/// Where read-model queries run.
+#[derive(Clone, Debug)]
+pub enum Reader {
+    /// Every row: for the operator, and for everyone on SQLite, which has no row security (the
+    /// query API's own filters are the only wall there).
+    Whole(Database),
+    /// On Postgres, for a signed-in user: one transaction under the role `portal_reader`, which
+    /// row-level security confines to the rows of the companies named in `portal.companies`
+    /// (migration 0008), whatever SQL runs in it. Dropped, it rolls back: it only ever reads.
+    Tenant(Arc<tokio::sync::Mutex<sqlx::Transaction<'static, sqlx::Postgres>>>),
+}
+
+impl Reader {
+    /// A reader that sees only `companies`: a `Tenant` transaction on Postgres; on SQLite the
+    /// whole database.
+    pub async fn tenant(
+        database: &Database,
+        companies: impl IntoIterator<Item = Uuid>,
+    ) -> Result<Reader, ProjectionError> {
+        let Database::Postgres(pool) = database else { return Ok(Reader::Whole(database.clone())) };
+        let companies: Vec<String> = companies.into_iter().map(|id| id.to_string()).collect();
+        let mut transaction = pool.begin().await?;
+        sqlx::query(
+            "select set_config('role', 'portal_reader', true), set_config('portal.companies', $1, true)",
+        )
+        .bind(companies.join(","))
+        .execute(&mut *transaction)
+        .await?;
+        Ok(Reader::Tenant(Arc::new(tokio::sync::Mutex::new(transaction))))
+    }
+}
+
+/// Runs the same sqlx code on whichever connection `reader` stands for: `$conn` is a pool of
+/// either backend, or the tenant transaction's connection. The body is compiled once for each.
+macro_rules! read_with {
+    ($reader:expr, |$conn:ident| $body:expr) => {
+        match $reader {
+            Reader::Whole(database) => with_reader!(database, |$conn| $body),
+            Reader::Tenant(transaction) => {
+                let mut guard = transaction.lock().await;
+                let $conn = &mut **guard;
+                $body
+            }
+        }
+    };
+}
+
 const COLUMNS: &str = "select id, state, version, created_at, updated_at from ";
 
 fn decode<S: DeserializeOwned>(rows: Vec<StoredRow>) -> Result<Vec<Row<S>>, ProjectionError> {
@@ -20,14 +69,14 @@ fn decode<S: DeserializeOwned>(rows: Vec<StoredRow>) -> Result<Vec<Row<S>>, Proj
 
 /// Rows of `table` with the given ids, in no particular order.
 async fn by_ids<S: DeserializeOwned>(
-    database: &Database,
+    reader: &Reader,
     table: &str,
     ids: &[Uuid],
 ) -> Result<Vec<Row<S>>, ProjectionError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(format!("{COLUMNS}{table} where id in ("));
         let mut separated = query.separated(", ");
         for id in ids {
@@ -39,40 +88,31 @@ async fn by_ids<S: DeserializeOwned>(
     decode(rows)
 }
 
-pub async fn users_by_ids(
-    database: &Database,
-    ids: &[Uuid],
-) -> Result<Vec<Row<user::State>>, ProjectionError> {
-    by_ids(database, "users", ids).await
+pub async fn users_by_ids(reader: &Reader, ids: &[Uuid]) -> Result<Vec<Row<user::State>>, ProjectionError> {
+    by_ids(reader, "users", ids).await
 }
 
-pub async fn roles_by_ids(
-    database: &Database,
-    ids: &[Uuid],
-) -> Result<Vec<Row<role::State>>, ProjectionError> {
-    by_ids(database, "roles", ids).await
+pub async fn roles_by_ids(reader: &Reader, ids: &[Uuid]) -> Result<Vec<Row<role::State>>, ProjectionError> {
+    by_ids(reader, "roles", ids).await
 }
 
 pub async fn companies_by_ids(
-    database: &Database,
+    reader: &Reader,
     ids: &[Uuid],
 ) -> Result<Vec<Row<company::State>>, ProjectionError> {
-    by_ids(database, "companies", ids).await
+    by_ids(reader, "companies", ids).await
 }
 
-pub async fn groups_by_ids(
-    database: &Database,
-    ids: &[Uuid],
-) -> Result<Vec<Row<group::State>>, ProjectionError> {
-    by_ids(database, "groups", ids).await
+pub async fn groups_by_ids(reader: &Reader, ids: &[Uuid]) -> Result<Vec<Row<group::State>>, ProjectionError> {
+    by_ids(reader, "groups", ids).await
 }
 
 /// The groups of a company that are not deleted, Main Group first, then by name.
 pub async fn groups_of_company(
-    database: &Database,
+    reader: &Reader,
     company_id: Uuid,
 ) -> Result<Vec<Row<group::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         sqlx::query_as(
             "select id, state, version, created_at, updated_at from groups \
              where company_id = $1 and deleted = $2 order by is_main desc, name, id",
@@ -87,10 +127,10 @@ pub async fn groups_of_company(
 
 /// The companies under `company_id` at any depth (not the company itself), by name.
 pub async fn descendants_of_company(
-    database: &Database,
+    reader: &Reader,
     company_id: Uuid,
 ) -> Result<Vec<Row<company::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         sqlx::query_as(
             "with recursive tree(id) as ( \
                  select id from companies where parent_id = $1 \
@@ -117,12 +157,12 @@ pub struct LicensePoint {
 
 /// How many seats a company used over time, oldest first, within `[from, to)` when given.
 pub async fn license_history(
-    database: &Database,
+    reader: &Reader,
     company_id: Uuid,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<LicensePoint>, ProjectionError> {
-    let points: Vec<LicensePoint> = with_reader!(database, |pool| {
+    let points: Vec<LicensePoint> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(
             "select version, recorded_at, cast(used as bigint) as used, cast(license_limit as bigint) as license_limit, \
              event_type from company_license_history \
@@ -143,10 +183,10 @@ pub async fn license_history(
 
 /// The roles of a company that are not deleted, by name.
 pub async fn roles_of_company(
-    database: &Database,
+    reader: &Reader,
     company_id: Uuid,
 ) -> Result<Vec<Row<role::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         sqlx::query_as(
             "select id, state, version, created_at, updated_at from roles \
              where company_id = $1 and deleted = $2 order by name, id",
@@ -160,10 +200,10 @@ pub async fn roles_of_company(
 }
 
 pub async fn children_of_company(
-    database: &Database,
+    reader: &Reader,
     company_id: Uuid,
 ) -> Result<Vec<Row<company::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         sqlx::query_as(
             "select id, state, version, created_at, updated_at from companies where parent_id = $1 order by name, id",
         )
@@ -261,13 +301,13 @@ where
 
 /// One page of users in id order (ids are time-ordered UUID v7), after `after`.
 pub async fn users_page(
-    database: &Database,
+    reader: &Reader,
     filter: &UserQuery,
     after: Option<Uuid>,
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Row<user::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(format!("{COLUMNS}users where true"));
         push_user_filter(&mut query, filter, now);
         if let Some(after) = after {
@@ -280,11 +320,11 @@ pub async fn users_page(
 }
 
 pub async fn users_count(
-    database: &Database,
+    reader: &Reader,
     filter: &UserQuery,
     now: DateTime<Utc>,
 ) -> Result<i64, ProjectionError> {
-    let count: i64 = with_reader!(database, |pool| {
+    let count: i64 = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new("select count(*) from users where true");
         push_user_filter(&mut query, filter, now);
         query.build_query_scalar().fetch_one(pool).await?
@@ -355,12 +395,12 @@ fn like_pattern(text: &str) -> String {
 
 /// One page of companies in id order, after `after`.
 pub async fn companies_page(
-    database: &Database,
+    reader: &Reader,
     filter: &CompanyQuery,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Row<company::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(format!("{COLUMNS}companies where true"));
         push_company_filter(&mut query, filter);
         if let Some(after) = after {
@@ -372,8 +412,8 @@ pub async fn companies_page(
     decode(rows)
 }
 
-pub async fn companies_count(database: &Database, filter: &CompanyQuery) -> Result<i64, ProjectionError> {
-    let count: i64 = with_reader!(database, |pool| {
+pub async fn companies_count(reader: &Reader, filter: &CompanyQuery) -> Result<i64, ProjectionError> {
+    let count: i64 = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new("select count(*) from companies where true");
         push_company_filter(&mut query, filter);
         query.build_query_scalar().fetch_one(pool).await?
@@ -382,10 +422,10 @@ pub async fn companies_count(database: &Database, filter: &CompanyQuery) -> Resu
 }
 
 pub async fn tickets_by_ids(
-    database: &Database,
+    reader: &Reader,
     ids: &[Uuid],
 ) -> Result<Vec<Row<ticket::State>>, ProjectionError> {
-    by_ids(database, "tickets", ids).await
+    by_ids(reader, "tickets", ids).await
 }
 
 /// Narrows a tickets listing; `None` does not filter.
@@ -424,12 +464,12 @@ where
 /// One page of tickets in id order (ids are time-ordered UUID v7: the order they were opened),
 /// after `after`.
 pub async fn tickets_page(
-    database: &Database,
+    reader: &Reader,
     filter: &TicketQuery,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Row<ticket::State>>, ProjectionError> {
-    let rows: Vec<StoredRow> = with_reader!(database, |pool| {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(format!("{COLUMNS}tickets where true"));
         push_ticket_filter(&mut query, filter);
         if let Some(after) = after {
@@ -441,8 +481,8 @@ pub async fn tickets_page(
     decode(rows)
 }
 
-pub async fn tickets_count(database: &Database, filter: &TicketQuery) -> Result<i64, ProjectionError> {
-    let count: i64 = with_reader!(database, |pool| {
+pub async fn tickets_count(reader: &Reader, filter: &TicketQuery) -> Result<i64, ProjectionError> {
+    let count: i64 = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new("select count(*) from tickets where true");
         push_ticket_filter(&mut query, filter);
         query.build_query_scalar().fetch_one(pool).await?
@@ -500,13 +540,13 @@ impl TryFrom<TicketMessageRow> for TicketMessage {
 
 /// The conversations of these tickets: every message, oldest first within a ticket.
 pub async fn ticket_messages(
-    database: &Database,
+    reader: &Reader,
     ticket_ids: &[Uuid],
 ) -> Result<Vec<TicketMessage>, ProjectionError> {
     if ticket_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<TicketMessageRow> = with_reader!(database, |pool| {
+    let rows: Vec<TicketMessageRow> = read_with!(reader, |pool| {
         let mut query = QueryBuilder::new(
             "select ticket_id, version, recorded_at, author_kind, author_id, body, attachments \
              from ticket_messages where ticket_id in (",

@@ -63,10 +63,66 @@ async fn append(log: &dyn EventLog, user_id: Uuid, expected: i64, events: &[user
 }
 
 async fn user_row(db: &TestDatabase, id: Uuid) -> Option<read::Row<user::State>> {
-    read::users_by_ids(&db.database, &[id]).await.expect("read").into_iter().next()
+    read::users_by_ids(&read::Reader::Whole(db.database.clone()), &[id])
+        .await
+        .expect("read")
+        .into_iter()
+        .next()
 }
 
-eventlog::on_every_backend!(projects_live_events_then_resumes_after_a_restart, a_rebuild_gives_the_same_rows);
+/// The second wall of tenant isolation: on Postgres, SQL run through a tenant reader sees only
+/// its companies' rows even when it asks for everything; on SQLite (no row security) a tenant
+/// reader is the whole database, and the query API's own filters are the only wall.
+async fn a_tenant_reader_sees_only_its_companies_rows(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let (mine, theirs) = (Uuid::now_v7(), Uuid::now_v7());
+    let (me, them) = (Uuid::now_v7(), Uuid::now_v7());
+    append(log.as_ref(), me, 0, &[user_created(mine, "mine")]).await;
+    let last = append(log.as_ref(), them, 0, &[user_created(theirs, "theirs")]).await;
+    let projectors = projections::spawn_all(db.database.clone(), Arc::clone(&log));
+    assert!(projectors.progress.wait_for(last, WAIT).await);
+    projectors.stop().await;
+
+    let reader = read::Reader::tenant(&db.database, [mine]).await.expect("a tenant reader");
+    let both = read::users_by_ids(&reader, &[me, them]).await.expect("read");
+    let read::Reader::Tenant(transaction) = &reader else {
+        assert!(matches!(db.database, eventlog::Database::Sqlite { .. }), "only SQLite reads whole");
+        assert_eq!(both.len(), 2, "SQLite has no row security");
+        return;
+    };
+    assert_eq!(
+        both.iter().map(|row| row.id).collect::<Vec<_>>(),
+        vec![me],
+        "the other company's row is hidden"
+    );
+    // SQL with no tenant filter at all, as a buggy resolver would send it.
+    let mut connection = transaction.lock().await;
+    let everyone: Vec<(Uuid,)> =
+        sqlx::query_as("select id from users").fetch_all(&mut **connection).await.expect("select");
+    assert_eq!(everyone, vec![(me,)]);
+    let companies: i64 = sqlx::query_scalar("select count(*) from users where company_id = $1")
+        .bind(theirs)
+        .fetch_one(&mut **connection)
+        .await
+        .expect("count");
+    assert_eq!(companies, 0, "not even a count leaks");
+    // It only reads: the role may not write the read models (nor touch the event log).
+    let write = sqlx::query("update users set username = 'x'").execute(&mut **connection).await;
+    assert!(write.is_err(), "a tenant reader wrote");
+    drop(connection);
+
+    // No companies named: nothing at all. The operator's reader: everything.
+    let nobody = read::Reader::tenant(&db.database, []).await.expect("a tenant reader");
+    assert!(read::users_by_ids(&nobody, &[me, them]).await.expect("read").is_empty());
+    let whole = read::Reader::Whole(db.database.clone());
+    assert_eq!(read::users_by_ids(&whole, &[me, them]).await.expect("read").len(), 2);
+}
+
+eventlog::on_every_backend!(
+    projects_live_events_then_resumes_after_a_restart,
+    a_rebuild_gives_the_same_rows,
+    a_tenant_reader_sees_only_its_companies_rows
+);
 
 async fn projects_live_events_then_resumes_after_a_restart(db: &TestDatabase) {
     let log = db.database.event_log();
@@ -110,7 +166,8 @@ async fn a_rebuild_gives_the_same_rows(db: &TestDatabase) {
         rows.sort_by_key(|row| row.0);
         rows
     };
-    let before = summary(read::users_by_ids(&db.database, &ids).await.expect("read"));
+    let before =
+        summary(read::users_by_ids(&read::Reader::Whole(db.database.clone()), &ids).await.expect("read"));
     assert_eq!(before.len(), 30);
     assert_eq!(before.iter().filter(|row| row.2.deleted).count(), 10);
 
@@ -127,7 +184,8 @@ async fn a_rebuild_gives_the_same_rows(db: &TestDatabase) {
         }
     };
     assert_eq!(report.events, 50, "30 creations and 10 approve+delete pairs");
-    let after = summary(read::users_by_ids(&db.database, &ids).await.expect("read"));
+    let after =
+        summary(read::users_by_ids(&read::Reader::Whole(db.database.clone()), &ids).await.expect("read"));
     assert_eq!(before, after);
 }
 

@@ -32,7 +32,7 @@ use chrono::{DateTime, Utc};
 use domain::EventPayload as _;
 use eventlog::{AuditQuery, Checkpoint, Database, EventLog};
 use projections::Progress;
-use projections::read::{CompanyQuery, Row, TicketQuery, UserQuery};
+use projections::read::{CompanyQuery, Reader, Row, TicketQuery, UserQuery};
 use uuid::Uuid;
 
 use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader, TicketMessagesLoader, UserLoader};
@@ -54,15 +54,31 @@ pub struct QueryState {
 /// Builds the schema with its limits; the same function serves the server and the SDL test.
 pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
     async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
-        .data(DataLoader::new(RoleLoader(database.clone()), tokio::spawn))
-        .data(DataLoader::new(CompanyLoader(database.clone()), tokio::spawn))
-        .data(DataLoader::new(GroupLoader(database.clone()), tokio::spawn))
-        .data(DataLoader::new(UserLoader(database.clone()), tokio::spawn))
-        .data(DataLoader::new(TicketMessagesLoader(database.clone()), tokio::spawn))
         .data(QueryState { database, log })
         .limit_depth(12)
         .limit_complexity(5_000)
         .finish()
+}
+
+/// The request's view of the read models (set by the transport with its [`Viewer`]).
+pub(crate) fn request_reader<'a>(context: &'a Context<'_>) -> Result<&'a Reader> {
+    context.data::<Reader>()
+}
+
+/// A request for `viewer`, reading through `reader`, with DataLoaders of its own.
+pub fn request_for(
+    request: async_graphql::Request,
+    viewer: Viewer,
+    reader: Reader,
+) -> async_graphql::Request {
+    request
+        .data(DataLoader::new(RoleLoader(reader.clone()), tokio::spawn))
+        .data(DataLoader::new(CompanyLoader(reader.clone()), tokio::spawn))
+        .data(DataLoader::new(GroupLoader(reader.clone()), tokio::spawn))
+        .data(DataLoader::new(UserLoader(reader.clone()), tokio::spawn))
+        .data(DataLoader::new(TicketMessagesLoader(reader.clone()), tokio::spawn))
+        .data(reader)
+        .data(viewer)
 }
 
 /// The GraphQL error for bad input: `extensions.code = BAD_USER_INPUT`.
@@ -152,8 +168,8 @@ pub struct Query;
 impl Query {
     async fn user(&self, context: &Context<'_>, id: ID) -> Result<Option<User>> {
         let id = parse_id(&id, "id")?;
-        let state = context.data::<QueryState>()?;
-        let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        let rows =
+            projections::read::users_by_ids(request_reader(context)?, &[id]).await.map_err(internal)?;
         let viewer = Viewer::of(context);
         Ok(rows
             .into_iter()
@@ -171,7 +187,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<UserConnection> {
-        let state = context.data::<QueryState>()?;
         let filter = filter.unwrap_or_default();
         let query = UserQuery {
             company_id: company_id.as_ref().map(|id| parse_id(id, "companyId")).transpose()?,
@@ -194,11 +209,11 @@ impl Query {
         let limit = page_size(first)?;
         let after = after.as_deref().map(decode_user_cursor).transpose()?;
         let now = Utc::now();
-        let mut rows = projections::read::users_page(&state.database, &query, after, limit + 1, now)
+        let mut rows = projections::read::users_page(request_reader(context)?, &query, after, limit + 1, now)
             .await
             .map_err(internal)?;
         let total_count =
-            projections::read::users_count(&state.database, &query, now).await.map_err(internal)?;
+            projections::read::users_count(request_reader(context)?, &query, now).await.map_err(internal)?;
         let has_next_page = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let edges: Vec<UserEdge> = rows
@@ -218,13 +233,13 @@ impl Query {
 
     /// The company's roles that are not deleted, by name.
     async fn roles(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Role>> {
-        let state = context.data::<QueryState>()?;
         let company_id = parse_id(&company_id, "companyId")?;
         if !Viewer::of(context).sees_people_of(company_id) {
             return Ok(Vec::new());
         }
-        let rows =
-            projections::read::roles_of_company(&state.database, company_id).await.map_err(internal)?;
+        let rows = projections::read::roles_of_company(request_reader(context)?, company_id)
+            .await
+            .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
     }
 
@@ -244,7 +259,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<CompanyConnection> {
-        let state = context.data::<QueryState>()?;
         let filter = filter.unwrap_or_default();
         let query = CompanyQuery {
             parent_id: filter.parent_id.as_ref().map(|id| parse_id(id, "filter.parentId")).transpose()?,
@@ -257,11 +271,11 @@ impl Query {
         }
         let limit = page_size(first)?;
         let after = after.as_deref().map(|cursor| decode_cursor("company", cursor)).transpose()?;
-        let mut rows = projections::read::companies_page(&state.database, &query, after, limit + 1)
+        let mut rows = projections::read::companies_page(request_reader(context)?, &query, after, limit + 1)
             .await
             .map_err(internal)?;
         let total_count =
-            projections::read::companies_count(&state.database, &query).await.map_err(internal)?;
+            projections::read::companies_count(request_reader(context)?, &query).await.map_err(internal)?;
         let has_next_page = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let edges: Vec<CompanyEdge> = rows
@@ -278,8 +292,8 @@ impl Query {
     /// The signed-in user (`null` for the operator, who is nobody's user).
     async fn me(&self, context: &Context<'_>) -> Result<Option<User>> {
         let Viewer::User { user_id, .. } = Viewer::of(context) else { return Ok(None) };
-        let state = context.data::<QueryState>()?;
-        let rows = projections::read::users_by_ids(&state.database, &[*user_id]).await.map_err(internal)?;
+        let rows =
+            projections::read::users_by_ids(request_reader(context)?, &[*user_id]).await.map_err(internal)?;
         Ok(rows.into_iter().next().map(|row| User { row: Arc::new(row), at: Utc::now() }))
     }
 
@@ -291,8 +305,8 @@ impl Query {
             (None, Viewer::User { user_id, .. }) => *user_id,
             (None, Viewer::Operator) => return Err(bad_input("userId: the operator names the user")),
         };
-        let state = context.data::<QueryState>()?;
-        let rows = projections::read::users_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        let rows =
+            projections::read::users_by_ids(request_reader(context)?, &[id]).await.map_err(internal)?;
         let viewer = Viewer::of(context);
         let Some(row) = rows.into_iter().next().filter(|row| viewer.sees_user(row.id, row.state.company_id))
         else {
@@ -330,20 +344,20 @@ impl Query {
 
     /// The company's groups that are not deleted, Main Group first, then by name.
     async fn groups(&self, context: &Context<'_>, company_id: ID) -> Result<Vec<Group>> {
-        let state = context.data::<QueryState>()?;
         let company_id = parse_id(&company_id, "companyId")?;
         if !Viewer::of(context).sees_people_of(company_id) {
             return Ok(Vec::new());
         }
-        let rows =
-            projections::read::groups_of_company(&state.database, company_id).await.map_err(internal)?;
+        let rows = projections::read::groups_of_company(request_reader(context)?, company_id)
+            .await
+            .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
     }
 
     async fn ticket(&self, context: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
         let id = parse_id(&id, "id")?;
-        let state = context.data::<QueryState>()?;
-        let rows = projections::read::tickets_by_ids(&state.database, &[id]).await.map_err(internal)?;
+        let rows =
+            projections::read::tickets_by_ids(request_reader(context)?, &[id]).await.map_err(internal)?;
         let viewer = Viewer::of(context);
         Ok(rows
             .into_iter()
@@ -367,7 +381,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<TicketConnection> {
-        let state = context.data::<QueryState>()?;
         let filter = filter.unwrap_or_default();
         let query = TicketQuery {
             company_id: company_id.as_ref().map(|id| parse_id(id, "companyId")).transpose()?,
@@ -390,11 +403,11 @@ impl Query {
         };
         let limit = page_size(first)?;
         let after = after.as_deref().map(|cursor| decode_cursor("ticket", cursor)).transpose()?;
-        let mut rows = projections::read::tickets_page(&state.database, &query, after, limit + 1)
+        let mut rows = projections::read::tickets_page(request_reader(context)?, &query, after, limit + 1)
             .await
             .map_err(internal)?;
         let total_count =
-            projections::read::tickets_count(&state.database, &query).await.map_err(internal)?;
+            projections::read::tickets_count(request_reader(context)?, &query).await.map_err(internal)?;
         let has_next_page = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let edges: Vec<TicketEdge> = rows
@@ -546,9 +559,9 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
 
 /// Fields of stored events that the audit trail never shows: password hashes (which could be
 /// cracked offline), token and PIN hashes, and the id of a sign-in waiting for its PIN (with it,
-/// a colleague could void someone's sign-in). The event log keeps them; only the answer hides
-/// them, so the log still verifies.
-const REDACTED: [&str; 4] = ["passwordHash", "tokenHash", "pinHash", "challengeId"];
+/// a colleague could void someone's sign-in), and the sealed secret of an authenticator app.
+/// The event log keeps them; only the answer hides them, so the log still verifies.
+const REDACTED: [&str; 5] = ["passwordHash", "tokenHash", "pinHash", "challengeId", "secret"];
 
 fn redacted(mut data: serde_json::Value) -> serde_json::Value {
     if let Some(object) = data.as_object_mut() {
@@ -614,8 +627,8 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
         Access::Forbidden(reason) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", &reason),
     };
     if let Viewer::User { company_id, companies, .. } = &mut viewer {
-        let database = &state.database;
-        match projections::read::descendants_of_company(database, *company_id).await {
+        let whole = Reader::Whole(state.database.clone());
+        match projections::read::descendants_of_company(&whole, *company_id).await {
             Ok(rows) => {
                 companies.insert(*company_id);
                 companies.extend(rows.into_iter().map(|row| row.id));
@@ -666,7 +679,22 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
             }
         }
     }
-    GraphQLResponse::from(state.schema.execute(request.into_inner().data(viewer)).await).into_response()
+    // A signed-in user reads inside a transaction that Postgres's row security confines to
+    // their companies: the second wall behind the resolvers' own filters.
+    let reader = match &viewer {
+        Viewer::Operator => Reader::Whole(state.database.clone()),
+        Viewer::User { companies, .. } => {
+            match Reader::tenant(&state.database, companies.iter().copied()).await {
+                Ok(reader) => reader,
+                Err(error) => {
+                    tracing::error!(%error, "a tenant's read transaction could not start");
+                    return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
+                }
+            }
+        }
+    };
+    let request = request_for(request.into_inner(), viewer, reader);
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
 /// The SDL of the schema, as committed under `schemas/graphql/`.

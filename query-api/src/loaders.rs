@@ -1,22 +1,23 @@
 //! DataLoaders: a page of users asks for its roles and companies in one query each, and a
-//! page of tickets for its companies, requesters and conversations.
+//! page of tickets for its companies, requesters and conversations. They are made for each
+//! request, on that request's [`Reader`]: what one viewer loads is never batched with, or
+//! read under the row security of, another's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use domain::{company, group, role, user};
-use eventlog::Database;
 use projections::ProjectionError;
-use projections::read::{Row, TicketMessage};
+use projections::read::{Reader, Row, TicketMessage};
 use uuid::Uuid;
 
-pub struct RoleLoader(pub Database);
-pub struct CompanyLoader(pub Database);
-pub struct GroupLoader(pub Database);
-pub struct UserLoader(pub Database);
+pub struct RoleLoader(pub Reader);
+pub struct CompanyLoader(pub Reader);
+pub struct GroupLoader(pub Reader);
+pub struct UserLoader(pub Reader);
 /// The conversation of each ticket, oldest message first.
-pub struct TicketMessagesLoader(pub Database);
+pub struct TicketMessagesLoader(pub Reader);
 
 impl Loader<Uuid> for RoleLoader {
     type Value = Arc<Row<role::State>>;

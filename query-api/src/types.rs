@@ -10,7 +10,7 @@ use projections::read::Row;
 use uuid::Uuid;
 
 use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader, TicketMessagesLoader, UserLoader};
-use crate::{QueryState, internal};
+use crate::{internal, request_reader};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "domain::Module")]
@@ -332,6 +332,11 @@ impl User {
     async fn two_factor(&self) -> bool {
         self.row.state.two_factor
     }
+
+    /// Signs in with codes from an authenticator app (enrolled and confirmed).
+    async fn totp_enabled(&self) -> bool {
+        self.row.state.has_totp()
+    }
     /// Suspended at this moment (a suspension whose end has passed no longer counts).
     async fn suspended(&self) -> bool {
         self.row.state.is_suspended_at(self.at)
@@ -580,15 +585,14 @@ impl Company {
     }
     /// The customer companies directly under this one.
     async fn children(&self, context: &Context<'_>) -> Result<Vec<Company>> {
-        let state = context.data::<QueryState>()?;
-        let rows =
-            projections::read::children_of_company(&state.database, self.row.id).await.map_err(internal)?;
+        let rows = projections::read::children_of_company(request_reader(context)?, self.row.id)
+            .await
+            .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Company { row: Arc::new(row) }).collect())
     }
     /// Every company under this one, at any depth.
     async fn descendants(&self, context: &Context<'_>) -> Result<Vec<Company>> {
-        let state = context.data::<QueryState>()?;
-        let rows = projections::read::descendants_of_company(&state.database, self.row.id)
+        let rows = projections::read::descendants_of_company(request_reader(context)?, self.row.id)
             .await
             .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Company { row: Arc::new(row) }).collect())
@@ -609,8 +613,7 @@ impl Company {
         if !crate::Viewer::of(context).sees_people_of(self.row.id) {
             return Ok(Vec::new());
         }
-        let state = context.data::<QueryState>()?;
-        let points = projections::read::license_history(&state.database, self.row.id, from, to)
+        let points = projections::read::license_history(request_reader(context)?, self.row.id, from, to)
             .await
             .map_err(internal)?;
         Ok(points
@@ -658,22 +661,22 @@ impl Company {
         }
     }
     async fn roles(&self, context: &Context<'_>) -> Result<Vec<Role>> {
-        let state = context.data::<QueryState>()?;
         if !crate::Viewer::of(context).sees_people_of(self.row.id) {
             return Ok(Vec::new());
         }
-        let rows =
-            projections::read::roles_of_company(&state.database, self.row.id).await.map_err(internal)?;
+        let rows = projections::read::roles_of_company(request_reader(context)?, self.row.id)
+            .await
+            .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Role { row: Arc::new(row) }).collect())
     }
     /// The company's groups that are not deleted, Main Group first.
     async fn groups(&self, context: &Context<'_>) -> Result<Vec<Group>> {
-        let state = context.data::<QueryState>()?;
         if !crate::Viewer::of(context).sees_people_of(self.row.id) {
             return Ok(Vec::new());
         }
-        let rows =
-            projections::read::groups_of_company(&state.database, self.row.id).await.map_err(internal)?;
+        let rows = projections::read::groups_of_company(request_reader(context)?, self.row.id)
+            .await
+            .map_err(internal)?;
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {

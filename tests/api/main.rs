@@ -14,3 +14,4 @@ mod lifecycle;
 mod people;
 mod tenancy;
 mod tickets;
+mod totp;

@@ -1,6 +1,7 @@
 //! Passwords and single-use tokens: the invitation a new user gets, `ActivateAccount`,
-//! `ResendInvitation`, `ResetPassword`, `SetPassword`, `ChangePassword`, `UnlockUser`, and the
-//! internal `RecordLogin` and `RequestPasswordReset` behind `/auth`.
+//! `ResendInvitation`, `ResetPassword`, `SetPassword`, `ChangePassword`, `UnlockUser`,
+//! `SetTwoFactor`, `RemoveTotp`, and the internal `RecordLogin`, `VerifyPin`,
+//! `RequestPasswordReset`, `EnrollTotp` and `ConfirmTotp` behind `/auth`.
 //!
 //! Plain passwords, tokens and PINs stay in this process: events get argon2id hashes and
 //! SHA-256 token hashes, and the messages carrying a token go to the outbox, written in the
@@ -87,9 +88,17 @@ pub(super) async fn decide(
             let dto::RecordLogin { user_id, password_ok } = parse(body)?;
             let state = a.users.load(a.log.as_ref(), user_id).await?.state;
             let policy = company_of(on, &state).await?.password_policy;
-            // A second factor when the company or the user wants one: a PIN by SMS.
+            // A second factor when the company or the user wants one: a code from the user's
+            // authenticator app if they have one, else a PIN by SMS.
             let mut message = None;
-            let challenge = if password_ok && (policy.require_two_factor || state.two_factor) {
+            let challenge = if password_ok && state.has_totp() {
+                Some(user::NewChallenge {
+                    challenge_id: Uuid::now_v7(),
+                    pin_hash: String::new(),
+                    expires_at: on.context.now + chrono::TimeDelta::minutes(PIN_MINUTES),
+                    channel: user::SecondFactor::Totp,
+                })
+            } else if password_ok && (policy.require_two_factor || state.two_factor) {
                 let Some(mobile) = state.get(user::Field::Mobile) else {
                     return Err(ApiError::AccountInactive(
                         "signing in needs a PIN by SMS, and the account has no mobile number: ask an administrator"
@@ -102,6 +111,7 @@ pub(super) async fn decide(
                     challenge_id,
                     pin_hash: secrets::pin_hash(&a.pin_key, challenge_id, &pin),
                     expires_at: on.context.now + chrono::TimeDelta::minutes(PIN_MINUTES),
+                    channel: user::SecondFactor::Sms,
                 };
                 message = Some(pin_message(&state, mobile, pin));
                 Some(challenge)
@@ -115,13 +125,25 @@ pub(super) async fn decide(
             Ok(decision)
         }
         "VerifyPin" => {
-            let dto::VerifyPin { user_id, challenge_id, pin_ok } = parse(body)?;
+            let dto::VerifyPin { user_id, challenge_id, pin_ok, totp_step } = parse(body)?;
             let state = a.users.load(a.log.as_ref(), user_id).await?.state;
             let policy = company_of(on, &state).await?.password_policy;
-            let mut decision =
-                on.user(user_id, user::Command::VerifyPin { challenge_id, pin_ok, policy }).await?;
+            let command = user::Command::VerifyPin { challenge_id, pin_ok, totp_step, policy };
+            let mut decision = on.user(user_id, command).await?;
             decision.actor = Some(Actor::user(user_id));
             Ok(decision)
+        }
+        "EnrollTotp" => {
+            let dto::EnrollTotp { user_id, secret } = parse(body)?;
+            on.user(user_id, user::Command::EnrollTotp { secret }).await
+        }
+        "ConfirmTotp" => {
+            let dto::ConfirmTotp { user_id, step } = parse(body)?;
+            on.user(user_id, user::Command::ConfirmTotp { step }).await
+        }
+        "RemoveTotp" => {
+            let user_id = parse::<dto::UserTarget>(body)?.user_id;
+            on.user(user_id, user::Command::RemoveTotp).await
         }
         "SetTwoFactor" => {
             let dto::SetTwoFactor { user_id, enabled } = parse(body)?;

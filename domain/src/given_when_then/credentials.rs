@@ -97,6 +97,7 @@ fn login_challenged(
             challenge_id,
             pin_hash: pin_hash.to_owned(),
             expires_at: minutes(10),
+            channel: user::SecondFactor::Sms,
         }),
     }
 }
@@ -107,7 +108,12 @@ fn login_2fa(password_ok: bool) -> user::Command {
 }
 
 fn challenged_until(challenge_id: Uuid, pin_hash: &str, expires_at: DateTime<Utc>) -> user::Event {
-    user::Event::TwoFactorChallenged { challenge_id, pin_hash: pin_hash.to_owned(), expires_at }
+    user::Event::TwoFactorChallenged {
+        challenge_id,
+        pin_hash: pin_hash.to_owned(),
+        expires_at,
+        channel: user::SecondFactor::Sms,
+    }
 }
 
 /// A PIN sent now, valid for ten minutes.
@@ -116,7 +122,7 @@ fn challenged(challenge_id: Uuid, pin_hash: &str) -> user::Event {
 }
 
 fn verify(challenge_id: Uuid, pin_ok: bool) -> user::Command {
-    user::Command::VerifyPin { challenge_id, pin_ok, policy: PasswordPolicy::default() }
+    user::Command::VerifyPin { challenge_id, pin_ok, totp_step: None, policy: PasswordPolicy::default() }
 }
 
 fn pin_failed(challenge_id: Uuid, failures: u32) -> user::Event {
@@ -1787,8 +1793,8 @@ fn the_state_as_json_holds_no_pin_hash() {
     assert!(!text.contains(PIN) && !text.contains("pinHash"), "{text}");
     assert_eq!(
         value["pendingChallenge"],
-        json!({ "challengeId": CHALLENGE.to_string(), "expiresAt": "2025-06-01T12:10:00Z", "failures": 1 }),
-        "the pending challenge keeps only its id, its end and the wrong PINs so far"
+        json!({ "challengeId": CHALLENGE.to_string(), "expiresAt": "2025-06-01T12:10:00Z", "failures": 1, "channel": "SMS" }),
+        "the pending challenge keeps only its id, its end, the wrong PINs so far and its channel"
     );
     assert_eq!(value["twoFactor"], json!(true));
 

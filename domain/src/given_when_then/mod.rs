@@ -17,6 +17,7 @@ mod roles;
 mod self_service;
 mod stored_json;
 mod tickets;
+mod totp;
 mod users;
 
 use std::collections::{BTreeMap, BTreeSet};

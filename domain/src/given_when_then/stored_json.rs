@@ -7,7 +7,7 @@ use super::*;
 use crate::apps::App;
 use crate::policy::{PasswordPolicy, UsernamePolicy};
 use crate::role::Holder;
-use crate::user::{PasswordSource, PreviousNumber, TokenPurpose};
+use crate::user::{PasswordSource, PreviousNumber, SecondFactor, TokenPurpose};
 
 const REQUEST: Uuid = Uuid::from_u128(0x4E0_0001);
 
@@ -35,6 +35,19 @@ fn two_factor_challenged() -> user::Event {
         challenge_id: CHALLENGE,
         pin_hash: PIN_HASH.to_owned(),
         expires_at: now() + TimeDelta::minutes(10),
+        channel: SecondFactor::Sms,
+    }
+}
+
+/// A TOTP secret as the vault seals it (`v1:` + nonce and ciphertext in hex).
+const SEALED: &str = "v1:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn totp_challenged() -> user::Event {
+    user::Event::TwoFactorChallenged {
+        challenge_id: CHALLENGE,
+        pin_hash: String::new(),
+        expires_at: now() + TimeDelta::minutes(10),
+        channel: SecondFactor::Totp,
     }
 }
 
@@ -84,6 +97,10 @@ fn user_event_index(event: &user::Event) -> usize {
         TwoFactorChallenged { .. } => 25,
         TwoFactorFailed { .. } => 26,
         TwoFactorSet { .. } => 27,
+        TotpEnrolled { .. } => 28,
+        TotpConfirmed { .. } => 29,
+        TotpRemoved {} => 30,
+        TotpCodeAccepted { .. } => 31,
     }
 }
 
@@ -235,8 +252,13 @@ fn every_event_type_round_trips_through_stored_json() {
         user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: user::PIN_ATTEMPTS },
         user::Event::TwoFactorSet { enabled: true },
         user::Event::TwoFactorSet { enabled: false },
+        totp_challenged(),
+        user::Event::TotpEnrolled { secret: SEALED.to_owned() },
+        user::Event::TotpConfirmed { step: 58_000_000 },
+        user::Event::TotpRemoved {},
+        user::Event::TotpCodeAccepted { step: 58_000_001 },
     ];
-    assert_covers(&user_samples, user_event_index, 28, "user");
+    assert_covers(&user_samples, user_event_index, 32, "user");
     check_round_trip(&user_samples);
 
     let role_samples = vec![
@@ -817,8 +839,25 @@ fn second_factor_stored_json() {
             "challengeId": "00000000-0000-0000-0000-0000c4a10001",
             "pinHash": PIN_HASH,
             "expiresAt": "2025-06-01T12:10:00Z",
+            "channel": "SMS",
         }),
     );
+    assert_eq!(
+        totp_challenged().to_data(),
+        json!({
+            "challengeId": "00000000-0000-0000-0000-0000c4a10001",
+            "pinHash": "",
+            "expiresAt": "2025-06-01T12:10:00Z",
+            "channel": "TOTP",
+        }),
+    );
+    assert_eq!(
+        user::Event::TotpEnrolled { secret: SEALED.to_owned() }.to_data(),
+        json!({ "secret": SEALED })
+    );
+    assert_eq!(user::Event::TotpConfirmed { step: 7 }.to_data(), json!({ "step": 7 }));
+    assert_eq!(user::Event::TotpCodeAccepted { step: 8 }.to_data(), json!({ "step": 8 }));
+    assert_eq!(user::Event::TotpRemoved {}.to_data(), json!({}));
     assert_eq!(
         user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: 2 }.to_data(),
         json!({ "challengeId": "00000000-0000-0000-0000-0000c4a10001", "failures": 2 }),
@@ -830,6 +869,10 @@ fn second_factor_stored_json() {
         (two_factor_challenged(), "TwoFactorChallenged"),
         (user::Event::TwoFactorFailed { challenge_id: CHALLENGE, failures: 1 }, "TwoFactorFailed"),
         (user::Event::TwoFactorSet { enabled: true }, "TwoFactorSet"),
+        (user::Event::TotpEnrolled { secret: SEALED.to_owned() }, "TotpEnrolled"),
+        (user::Event::TotpConfirmed { step: 1 }, "TotpConfirmed"),
+        (user::Event::TotpRemoved {}, "TotpRemoved"),
+        (user::Event::TotpCodeAccepted { step: 1 }, "TotpCodeAccepted"),
     ];
     for (event, name) in names {
         assert_eq!(event.event_type(), name);
@@ -845,9 +888,20 @@ fn second_factor_stored_json() {
                 "expiresAt": "2025-06-01T12:10:00Z",
             }),
         )
-        .expect("a TwoFactorChallenged reads"),
+        .expect("a TwoFactorChallenged stored before authenticator apps reads"),
         two_factor_challenged(),
+        "and its channel is SMS: the only one there was"
     );
+    assert!(
+        read(
+            "TwoFactorChallenged",
+            json!({ "challengeId": CHALLENGE.to_string(), "pinHash": "", "expiresAt": "2025-06-01T12:10:00Z", "channel": "totp" }),
+        )
+        .is_err(),
+        "channel is SCREAMING_SNAKE_CASE only"
+    );
+    assert!(read("TotpEnrolled", json!({})).is_err(), "a TotpEnrolled without its secret must not be read");
+    assert!(read("TotpConfirmed", json!({})).is_err(), "a TotpConfirmed without its step must not be read");
     assert!(
         read(
             "TwoFactorChallenged",

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use uuid::Uuid;
 
-use super::{Event, NewChallenge, PasswordSource, State, Status, TokenPurpose};
+use super::{Event, NewChallenge, PasswordSource, SecondFactor, State, Status, TokenPurpose};
 use crate::policy::PasswordPolicy;
 use crate::{Context, DomainError};
 
@@ -120,17 +120,22 @@ pub(super) fn decide_login(
         };
         return Err(DomainError::rule("account_inactive", reason));
     }
-    if let Some(NewChallenge { challenge_id, pin_hash, expires_at }) = challenge {
-        return Ok(vec![Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at }]);
+    if let Some(NewChallenge { challenge_id, pin_hash, expires_at, channel }) = challenge {
+        if channel == SecondFactor::Totp && !state.has_totp() {
+            return Err(DomainError::rule("totp_not_enrolled", "the user has no authenticator app"));
+        }
+        return Ok(vec![Event::TwoFactorChallenged { challenge_id, pin_hash, expires_at, channel }]);
     }
     Ok(vec![Event::LoginSucceeded { at: context.now }])
 }
 
-/// The PIN of a challenge: right → signed in; wrong → counted, and the third voids it.
+/// The PIN or app code of a challenge: right → signed in; wrong → counted, and the third voids
+/// it. An app code is right only once: its time step must be later than the last one accepted.
 pub(super) fn decide_pin(
     state: &State,
     challenge_id: Uuid,
     pin_ok: bool,
+    totp_step: Option<u64>,
     policy: &PasswordPolicy,
     context: &Context,
 ) -> Result<Vec<Event>, DomainError> {
@@ -146,6 +151,15 @@ pub(super) fn decide_pin(
             "the PIN has expired: sign in again for a new one",
         ));
     }
+    let totp = state.totp.as_ref().filter(|totp| totp.confirmed);
+    let accepted_step = match challenge.channel {
+        SecondFactor::Sms => None,
+        SecondFactor::Totp => totp_step.filter(|step| totp.is_some_and(|totp| *step > totp.last_step)),
+    };
+    let pin_ok = match challenge.channel {
+        SecondFactor::Sms => pin_ok,
+        SecondFactor::Totp => pin_ok && accepted_step.is_some(),
+    };
     if !pin_ok {
         // A wrong PIN is a failed sign-in too: with a new challenge at every right password,
         // three tries per challenge alone would not stop someone who knows the password.
@@ -162,5 +176,39 @@ pub(super) fn decide_pin(
     if !state.may_sign_in_at(context.now) {
         return Err(DomainError::rule("account_inactive", "the account may not sign in now"));
     }
-    Ok(vec![Event::LoginSucceeded { at: context.now }])
+    let mut events: Vec<Event> =
+        accepted_step.map(|step| Event::TotpCodeAccepted { step }).into_iter().collect();
+    events.push(Event::LoginSucceeded { at: context.now });
+    Ok(events)
+}
+
+/// A new authenticator app replaces one not yet confirmed; a confirmed one must be removed
+/// first, so that a stolen session alone cannot move the second factor to another phone.
+pub(super) fn decide_enroll_totp(state: &State, secret: String) -> Result<Vec<Event>, DomainError> {
+    if state.has_totp() {
+        return Err(DomainError::rule(
+            "totp_already_enrolled",
+            "an authenticator app already signs this user in: remove it first",
+        ));
+    }
+    Ok(vec![Event::TotpEnrolled { secret }])
+}
+
+/// The first code from the app just enrolled: right → the app signs the user in from now on.
+pub(super) fn decide_confirm_totp(state: &State, step: Option<u64>) -> Result<Vec<Event>, DomainError> {
+    match &state.totp {
+        None => {
+            Err(DomainError::rule("totp_not_enrolled", "no authenticator app is waiting to be confirmed"))
+        }
+        Some(totp) if totp.confirmed => {
+            Err(DomainError::rule("totp_already_enrolled", "the authenticator app is already confirmed"))
+        }
+        Some(_) => match step {
+            Some(step) => Ok(vec![Event::TotpConfirmed { step }]),
+            None => Err(DomainError::rule(
+                "invalid_code",
+                "the code is wrong or has expired: enter the current one",
+            )),
+        },
+    }
 }
