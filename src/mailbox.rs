@@ -1,6 +1,6 @@
-//! Delivers the outbox. Mail goes to an SMTP relay when one is configured (`--smtp-url`), SMS to
-//! an HTTP webhook of the SMS gateway (`--sms-webhook-url`); anything without its gateway is
-//! appended to
+//! Delivers the outbox. Mail goes to an SMTP server when one is configured (`--smtp-url`, TLS or
+//! STARTTLS, or plain to a local relay), SMS to the SMS gateway's webhook (`--sms-webhook-url`,
+//! https); anything without its gateway is appended to
 //! `<data-dir>/outbox/notifications.jsonl`, one JSON object per line (`to`, `channel`,
 //! `template`, `body`, and `token` or `pin` where the message carries one), which is how
 //! developers and the black-box tests read their "mail".
@@ -30,12 +30,12 @@ pub struct Delivery {
     /// The file mailbox.
     pub file: PathBuf,
     /// The SMS gateway's webhook, if any.
-    pub sms_webhook: Option<String>,
-    /// The SMTP relay for mail, if any.
+    pub sms_webhook: Option<SmsWebhook>,
+    /// The SMTP server for mail, if any.
     pub smtp: Option<Smtp>,
 }
 
-/// An SMTP relay (plain SMTP: this build has no TLS client) and the sender's address.
+/// An SMTP server and the sender's address.
 #[derive(Clone)]
 pub struct Smtp {
     transport: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
@@ -43,33 +43,78 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// `smtp://host[:port]` (port 25 by default) and the From address.
-    pub fn new(url: &str, from: &str) -> anyhow::Result<Self> {
-        let Some(rest) = url.strip_prefix("smtp://") else {
-            anyhow::bail!(
-                "--smtp-url must be smtp://host[:port] (this build has no TLS client: use a local relay)"
-            );
+    /// `smtps://[user:password@]host[:465]` (TLS from the first byte), `smtp://…?tls=required`
+    /// (STARTTLS, 587 by default, refused if the server cannot), `smtp://…?tls=opportunistic`, or
+    /// plain `smtp://host[:25]` for a relay on the same machine. `extra_ca` (PEM) is trusted
+    /// besides Mozilla's roots.
+    pub fn new(url: &str, from: &str, extra_ca: Option<&[u8]>) -> anyhow::Result<Self> {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+        let parsed =
+            reqwest::Url::parse(url).map_err(|error| anyhow::anyhow!("--smtp-url {url:?}: {error}"))?;
+        let host = parsed.host_str().filter(|host| !host.is_empty());
+        let Some(host) = host else { anyhow::bail!("--smtp-url: no host") };
+        let tls_query =
+            parsed.query_pairs().find(|(key, _)| key == "tls").map(|(_, value)| value.into_owned());
+        let mode = match (parsed.scheme(), tls_query.as_deref()) {
+            ("smtps", _) => Some(Tls::Wrapper as fn(TlsParameters) -> Tls),
+            ("smtp", Some("required")) => Some(Tls::Required as fn(TlsParameters) -> Tls),
+            ("smtp", Some("opportunistic")) => Some(Tls::Opportunistic as fn(TlsParameters) -> Tls),
+            ("smtp", None) => None,
+            (scheme, tls) => anyhow::bail!(
+                "--smtp-url: {scheme}://…{} is not one of smtps://, smtp://…?tls=required, smtp://…?tls=opportunistic, smtp://",
+                tls.map(|tls| format!("?tls={tls}")).unwrap_or_default()
+            ),
         };
-        let (host, port) = match rest.trim_end_matches('/').rsplit_once(':') {
-            Some((host, port)) => {
-                (host, port.parse::<u16>().map_err(|_| anyhow::anyhow!("--smtp-url: bad port {port:?}"))?)
-            }
-            None => (rest.trim_end_matches('/'), 25),
-        };
-        if host.is_empty() {
-            anyhow::bail!("--smtp-url: no host");
+        // lettre reads the port, the credentials and the TLS mode; the parameters are made again
+        // here only to add the extra authorities.
+        let mut builder = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map_err(|error| anyhow::anyhow!("--smtp-url: {error}"))?
+            .timeout(Some(Duration::from_secs(10)));
+        if let (Some(mode), Some(pem)) = (mode, extra_ca) {
+            let certificate =
+                Certificate::from_pem(pem).map_err(|error| anyhow::anyhow!("--tls-ca-file: {error}"))?;
+            let parameters = TlsParameters::builder(host.to_owned())
+                .add_root_certificate(certificate)
+                .build_rustls()
+                .map_err(|error| anyhow::anyhow!("--smtp-url: {error}"))?;
+            builder = builder.tls(mode(parameters));
         }
         let from = from.parse().map_err(|error| anyhow::anyhow!("--mail-from {from:?}: {error}"))?;
-        let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .timeout(Some(Duration::from_secs(10)))
-            .build();
-        Ok(Smtp { transport, from })
+        Ok(Smtp { transport: builder.build(), from })
+    }
+}
+
+/// An SMS gateway's webhook, and the HTTP client that calls it.
+#[derive(Clone)]
+pub struct SmsWebhook {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl SmsWebhook {
+    /// `https://…` (or `http://…` for a gateway relay on the same machine); `extra_ca` (PEM) is
+    /// trusted besides the system's authorities.
+    pub fn new(url: &str, extra_ca: Option<&[u8]>) -> anyhow::Result<Self> {
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|error| anyhow::anyhow!("--sms-webhook-url {url:?}: {error}"))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+            anyhow::bail!("--sms-webhook-url must be an https:// (or http://) URL with a host");
+        }
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(pem) = extra_ca {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|error| anyhow::anyhow!("--tls-ca-file: {error}"))?
+            {
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client.build().map_err(|error| anyhow::anyhow!("the SMS gateway's client: {error}"))?;
+        Ok(SmsWebhook { url: url.to_owned(), client })
     }
 }
 
 impl Delivery {
-    pub fn new(data_dir: &Path, sms_webhook: Option<String>, smtp: Option<Smtp>) -> Self {
+    pub fn new(data_dir: &Path, sms_webhook: Option<SmsWebhook>, smtp: Option<Smtp>) -> Self {
         Delivery { file: mailbox_path(data_dir), sms_webhook, smtp }
     }
 }
@@ -82,11 +127,10 @@ pub fn mailbox_path(data_dir: &Path) -> PathBuf {
 /// Runs until the process stops: delivers what the outbox holds after each append and poll.
 pub fn spawn(log: Arc<dyn EventLog>, database: Database, delivery: Delivery) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
         let mut head = log.subscribe();
         let mut backoff = POLL;
         loop {
-            let pause = match deliver_pending(&database, &delivery, &client).await {
+            let pause = match deliver_pending(&database, &delivery).await {
                 Ok(true) => {
                     backoff = POLL;
                     POLL
@@ -109,11 +153,7 @@ pub fn spawn(log: Arc<dyn EventLog>, database: Database, delivery: Delivery) -> 
 }
 
 /// Delivers every pending notification once; `false` if some delivery failed.
-async fn deliver_pending(
-    database: &Database,
-    delivery: &Delivery,
-    client: &reqwest::Client,
-) -> Result<bool, eventlog::StoreError> {
+async fn deliver_pending(database: &Database, delivery: &Delivery) -> Result<bool, eventlog::StoreError> {
     let mut all_delivered = true;
     loop {
         let pending = eventlog::outbox(
@@ -123,7 +163,7 @@ async fn deliver_pending(
         .await?;
         for stored in &pending {
             let outcome = match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
-                (Channel::Sms, Some(url), _) => post_sms(client, url, stored).await,
+                (Channel::Sms, Some(webhook), _) => post_sms(webhook, stored).await,
                 (Channel::Email, _, Some(smtp)) => send_mail(smtp, stored).await,
                 _ => append_line(&delivery.file, stored)
                     .map_err(|error| format!("{}: {error}", delivery.file.display())),
@@ -153,7 +193,7 @@ fn sms_text(stored: &StoredNotification) -> String {
 
 /// `POST <webhook> {"id", "to", "text", "template"}` with the notification's id as
 /// `Idempotency-Key`, so a gateway can drop a repeat; 2xx means delivered.
-async fn post_sms(client: &reqwest::Client, url: &str, stored: &StoredNotification) -> Result<(), String> {
+async fn post_sms(webhook: &SmsWebhook, stored: &StoredNotification) -> Result<(), String> {
     let notification = &stored.notification;
     let body = json!({
         "id": notification.id,
@@ -161,8 +201,9 @@ async fn post_sms(client: &reqwest::Client, url: &str, stored: &StoredNotificati
         "text": sms_text(stored),
         "template": notification.template,
     });
-    let response = client
-        .post(url)
+    let response = webhook
+        .client
+        .post(&webhook.url)
         .header("idempotency-key", notification.id.to_string())
         .json(&body)
         .send()
@@ -203,7 +244,7 @@ async fn send_mail(smtp: &Smtp, stored: &StoredNotification) -> Result<(), Strin
         .header(lettre::message::header::ContentType::TEXT_PLAIN)
         .body(text)
         .map_err(|error| format!("mail: {error}"))?;
-    smtp.transport.send(message).await.map(drop).map_err(|error| format!("SMTP relay: {error}"))
+    smtp.transport.send(message).await.map(drop).map_err(|error| format!("SMTP server: {error}"))
 }
 
 fn append_line(path: &Path, stored: &StoredNotification) -> std::io::Result<()> {

@@ -77,23 +77,32 @@ struct ServeArgs {
     /// How long invitation and password-reset tokens work, in minutes.
     #[arg(long, env = "PORTAL_TOKEN_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=10080))]
     token_ttl_minutes: u32,
-    /// The SMS gateway's webhook (http://): every SMS (sign-in PINs) is POSTed there as JSON
-    /// `{"id", "to", "text", "template"}`. Without it, SMS go to the file mailbox.
+    /// The SMS gateway's webhook (https://, or http:// to a local relay): every SMS (sign-in
+    /// PINs) is POSTed there as JSON `{"id", "to", "text", "template"}`. Without it, SMS go to
+    /// the file mailbox.
     #[arg(long, env = "PORTAL_SMS_WEBHOOK_URL")]
     sms_webhook_url: Option<String>,
-    /// The SMTP relay for mail (`smtp://host[:port]`, plain SMTP). Without it, mail goes to the
-    /// file mailbox.
+    /// The SMTP server for mail: `smtps://[user:password@]host[:465]` (TLS from the start),
+    /// `smtp://…?tls=required` (STARTTLS, port 587 by default) or `smtp://host[:25]` (plain, for a
+    /// local relay). Without it, mail goes to the file mailbox.
     #[arg(long, env = "PORTAL_SMTP_URL")]
     smtp_url: Option<String>,
     /// The From address of the portal's mail.
     #[arg(long, env = "PORTAL_MAIL_FROM", default_value = "Customer Portal <portal@localhost>")]
     mail_from: String,
+    /// A PEM file of extra certificate authorities to trust for the SMTP server and the SMS
+    /// gateway (a private CA), besides the public ones.
+    #[arg(long, env = "PORTAL_TLS_CA_FILE")]
+    tls_ca_file: Option<PathBuf>,
     /// How long a sign-in session lasts, in minutes.
     #[arg(long, env = "PORTAL_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=43200))]
     session_ttl_minutes: u32,
 }
 
 fn main() -> anyhow::Result<()> {
+    // The one crypto provider of every TLS client in the process (SMTP, the SMS webhook,
+    // Postgres); an error only means one is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -207,15 +216,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = store.database.clone();
     let log = database.event_log();
     let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
-    if let Some(url) = &args.sms_webhook_url
-        && !url.starts_with("http://")
-    {
-        bail!(
-            "--sms-webhook-url must be an http:// URL (this build has no TLS client: use a local relay for https)"
-        );
-    }
-    let smtp = args.smtp_url.as_deref().map(|url| mailbox::Smtp::new(url, &args.mail_from)).transpose()?;
-    let delivery = mailbox::Delivery::new(&args.store.data_dir, args.sms_webhook_url.clone(), smtp);
+    let extra_ca = match &args.tls_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|error| anyhow::anyhow!("--tls-ca-file {}: {error}", path.display()))?,
+        ),
+        None => None,
+    };
+    let smtp = args
+        .smtp_url
+        .as_deref()
+        .map(|url| mailbox::Smtp::new(url, &args.mail_from, extra_ca.as_deref()))
+        .transpose()?;
+    let sms = args
+        .sms_webhook_url
+        .as_deref()
+        .map(|url| mailbox::SmsWebhook::new(url, extra_ca.as_deref()))
+        .transpose()?;
+    let delivery = mailbox::Delivery::new(&args.store.data_dir, sms, smtp);
     let _mailbox = mailbox::spawn(Arc::clone(&log), database.clone(), delivery);
 
     let settings = command_api::Settings {

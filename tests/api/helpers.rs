@@ -115,10 +115,7 @@ impl App {
             server: None,
             backend,
             base_url: String::new(),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("build an HTTP client"),
+            client: test_client(),
             last_position: AtomicI64::new(0),
             data_dir,
             database_url,
@@ -436,6 +433,13 @@ impl Drop for App {
         }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// The tests' HTTP client. reqwest is built with rustls and no crypto provider of its own (the
+/// portal installs ring at start); the test process installs the same before its first client.
+fn test_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("build an HTTP client")
 }
 
 /// A company registered for a test, with its default roles.

@@ -457,6 +457,17 @@ async fn change_first_password(app: &App, login: &str, first: &str) -> String {
     sign_in(app, login, PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned()
 }
 
+/// The `count`th thing a stand-in gateway received, waiting (bounded) for it.
+pub(crate) async fn arrived<T: Clone>(received: &std::sync::Mutex<Vec<T>>, count: usize, what: &str) -> T {
+    for _ in 0..100 {
+        if let Some(item) = received.lock().ok().and_then(|r| r.get(count - 1).cloned()) {
+            return item;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never arrived: {what}");
+}
+
 /// A stand-in for an SMS gateway (the one part that cannot run here): it records what it is
 /// sent, and refuses the first message, so the portal has to try again.
 async fn sms_gateway() -> (String, Arc<std::sync::Mutex<Vec<(Value, String)>>>) {
@@ -509,15 +520,7 @@ async fn pins_go_to_the_sms_gateway(mut app: App) {
     let first = sign_in(&app, "gus", "Admin-Set-123").await;
     assert_eq!(first.body["mfaRequired"], true, "{:#}", first.body);
     // The gateway refused once; the dispatcher tries again after a pause.
-    let mut message = None;
-    for _ in 0..100 {
-        message = received.lock().ok().and_then(|r| r.first().cloned());
-        if message.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (sms, key) = message.expect("the gateway got the PIN");
+    let (sms, key) = arrived(&received, 1, "the gateway got the PIN").await;
     assert_eq!(sms["to"], "+447911123458");
     assert_eq!(sms["template"], "sms_pin");
     assert_eq!(key, sms["id"].as_str().unwrap_or_default(), "the notification id is the idempotency key");
@@ -541,50 +544,55 @@ async fn pins_go_to_the_sms_gateway(mut app: App) {
 /// A stand-in for an SMTP relay (the other part that cannot run here): it speaks just enough
 /// SMTP to take mail, and records each message's text.
 async fn smtp_relay() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let received = Arc::new(std::sync::Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the relay");
     let port = listener.local_addr().expect("the relay's address").port();
     let record = Arc::clone(&received);
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let record = Arc::clone(&record);
-            tokio::spawn(async move {
-                let (reader, mut writer) = socket.into_split();
-                let mut lines = BufReader::new(reader).lines();
-                let _ = writer.write_all(b"220 relay ready\r\n").await;
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(text) = data.as_mut() {
-                        if line == "." {
-                            if let Ok(mut record) = record.lock() {
-                                record.push(std::mem::take(text));
-                            }
-                            data = None;
-                            let _ = writer.write_all(b"250 queued\r\n").await;
-                        } else {
-                            text.push_str(&line);
-                            text.push('\n');
-                        }
-                        continue;
-                    }
-                    let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
-                        Some("DATA") => {
-                            data = Some(String::new());
-                            b"354 go ahead\r\n"
-                        }
-                        Some("QUIT") => {
-                            let _ = writer.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    let _ = writer.write_all(reply).await;
-                }
-            });
+            tokio::spawn(smtp_dialogue(socket, Arc::clone(&record)));
         }
     });
     (port, received)
+}
+
+/// The relay's side of one SMTP connection, on any stream (plain TCP, or TLS).
+pub(crate) async fn smtp_dialogue<S>(stream: S, record: Arc<std::sync::Mutex<Vec<String>>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut lines = BufReader::new(reader).lines();
+    let _ = writer.write_all(b"220 relay ready\r\n").await;
+    let mut data: Option<String> = None;
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(text) = data.as_mut() {
+            if line == "." {
+                if let Ok(mut record) = record.lock() {
+                    record.push(std::mem::take(text));
+                }
+                data = None;
+                let _ = writer.write_all(b"250 queued\r\n").await;
+            } else {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            continue;
+        }
+        let reply: &[u8] = match line.get(..4).map(str::to_ascii_uppercase).as_deref() {
+            Some("DATA") => {
+                data = Some(String::new());
+                b"354 go ahead\r\n"
+            }
+            Some("QUIT") => {
+                let _ = writer.write_all(b"221 bye\r\n").await;
+                return;
+            }
+            _ => b"250 ok\r\n",
+        };
+        let _ = writer.write_all(reply).await;
+    }
 }
 
 async fn invitations_go_to_the_smtp_relay(mut app: App) {
@@ -593,15 +601,7 @@ async fn invitations_go_to_the_smtp_relay(mut app: App) {
     app.restart_with(&["--smtp-url", &url, "--mail-from", "Customer Portal <portal@example.com>"]).await;
     let company = register_company(&app, "Mail Co").await;
     create_user_with(&app, &company, "molly", json!({ "approved": true })).await;
-    let mut mail = None;
-    for _ in 0..100 {
-        mail = received.lock().ok().and_then(|r| r.first().cloned());
-        if mail.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mail = mail.expect("the relay got the invitation");
+    let mail = arrived(&received, 1, "the relay got the invitation").await;
     assert!(mail.contains("To: molly@example.com"), "{mail}");
     assert!(
         mail.contains("From: \"Customer Portal\" <portal@example.com>")

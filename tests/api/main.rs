@@ -14,4 +14,5 @@ mod lifecycle;
 mod people;
 mod tenancy;
 mod tickets;
+mod tls;
 mod totp;
