@@ -154,6 +154,9 @@ struct Level {
     cpu: Option<CpuUsage>,
     rebuild_events: u64,
     rebuild_elapsed: Duration,
+    seal_elapsed: Duration,
+    verified_events: u64,
+    verify_elapsed: Duration,
     raw: Vec<RawRun>,
 }
 
@@ -216,6 +219,23 @@ async fn level(
         rebuild.elapsed.as_secs_f64(),
         rate(rebuild.events, rebuild.elapsed)
     );
+
+    // Issue 5: the seals over the whole log, then `portal audit verify`'s full recomputation.
+    let started = Instant::now();
+    eventlog::Sealer::default().seal_all(log.as_ref(), &database).await?;
+    let seal_elapsed = started.elapsed();
+    let started = Instant::now();
+    let verification = eventlog::verify(log.as_ref(), &database, |_| {}).await?;
+    let verify_elapsed = started.elapsed();
+    let eventlog::Verification::Verified { events: verified_events, .. } = verification else {
+        anyhow::bail!("the bench's own log did not verify: {verification:?}");
+    };
+    eprintln!(
+        "  seal: {:.2} s; verify: {verified_events} events in {:.2} s ({:.0} events/s)",
+        seal_elapsed.as_secs_f64(),
+        verify_elapsed.as_secs_f64(),
+        rate(verified_events, verify_elapsed)
+    );
     database.close().await;
 
     // The ceiling, on the same database: the same rows, no portal code.
@@ -246,6 +266,9 @@ async fn level(
         cpu,
         rebuild_events: rebuild.events,
         rebuild_elapsed: rebuild.elapsed,
+        seal_elapsed,
+        verified_events,
+        verify_elapsed,
         raw,
     })
 }
@@ -911,6 +934,7 @@ impl Report<'_> {
         self.render_writes(&mut out);
         self.render_time(&mut out);
         self.render_rebuild(&mut out);
+        self.render_integrity(&mut out);
         self.render_targets(&mut out);
         out
     }
@@ -1124,6 +1148,26 @@ impl Report<'_> {
         }
     }
 
+    fn render_integrity(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\n### seals and verification (issue 5: the whole log sealed, then `portal audit verify`'s recomputation)\n"
+        );
+        let _ = writeln!(out, "| after C | events | seal s | verify s | verified events/s |");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+        for level in &self.levels {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} | {:.2} | {:.0} |",
+                level.concurrency,
+                level.verified_events,
+                level.seal_elapsed.as_secs_f64(),
+                level.verify_elapsed.as_secs_f64(),
+                rate(level.verified_events, level.verify_elapsed)
+            );
+        }
+    }
+
     fn render_targets(&self, out: &mut String) {
         let args = self.args;
         let (fsync, _) = self.fsync_latency();
@@ -1184,9 +1228,19 @@ impl Report<'_> {
                 "- rebuild (after the C = {} run): ≥ {TARGET_REBUILD:.0} events/s: {rebuild:.0} → {verdict}",
                 level.concurrency
             );
+            let verify = rate(level.verified_events, level.verify_elapsed);
+            let verdict = if verify >= TARGET_VERIFY { "met" } else { "NOT MET" };
+            let _ = writeln!(
+                out,
+                "- verify (after the C = {} run, issue 5): ≥ {TARGET_VERIFY:.0} events/s: {verify:.0} → {verdict}",
+                level.concurrency
+            );
         }
     }
 }
+
+/// Issue 5's target for `portal audit verify`.
+const TARGET_VERIFY: f64 = 200_000.0;
 
 #[cfg(test)]
 mod tests {

@@ -17,19 +17,26 @@
 //! ([`seal`], [`unseal`], [`shred`]): a key per user for what events carry sealed.
 
 mod attachments;
+mod chain;
 mod database;
 mod outbox;
 mod postgres;
 mod row;
+mod seal;
 mod sessions;
 mod sqlite;
 mod types;
 mod vault;
 
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
+pub use chain::{EventContent, canonical_json};
 pub use database::{Backend, Database};
 pub use outbox::{outbox, outbox_attempted};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
+pub use seal::{
+    BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, events_after, last_seal,
+    next_head, verify,
+};
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;
 pub use types::*;

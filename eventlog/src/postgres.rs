@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -83,7 +83,7 @@ async fn timed_commit(
     pool: &PgPool,
     jobs: &[Job],
     known: &KnownVersions,
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
     let started = Instant::now();
     let outcome = if jobs.iter().all(is_simple) {
         commit_simple(pool, jobs, known).await
@@ -144,7 +144,10 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
         }
         let jobs = std::mem::take(&mut batch);
         let outcomes = match timed_commit(&pool, &jobs, &known).await {
-            Ok(outcomes) => outcomes,
+            Ok((outcomes, heads)) => {
+                known.learn(heads);
+                outcomes
+            }
             // Another process wrote one of these streams, or the batch failed as a whole:
             // decide each request on its own so one request's problem is only its own.
             Err(error) => {
@@ -154,7 +157,10 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
                 for job in &jobs {
                     let single = std::slice::from_ref(job);
                     outcomes.push(match timed_commit(&pool, single, &known).await {
-                        Ok(mut one) => one.pop().unwrap_or(Outcome::Deferred),
+                        Ok((mut one, heads)) => {
+                            known.learn(heads);
+                            one.pop().unwrap_or(Outcome::Deferred)
+                        }
                         Err(error) => Outcome::Done(Err(single_failure(&pool, &job.request, error).await)),
                     });
                 }
@@ -170,7 +176,6 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
                 }
                 Outcome::Done(result) => {
                     if let Ok(appended) = &result {
-                        known.record(appended);
                         last = last.max(appended.last_position());
                         ACCEPTED_REQUESTS.fetch_add(1, Ordering::Relaxed);
                         ACCEPTED_EVENTS.fetch_add(job.request.event_count() as u64, Ordering::Relaxed);
@@ -218,26 +223,16 @@ enum Outcome {
 }
 
 /// Commits what it can of `jobs` in one transaction; an `Err` means nothing was committed.
-async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx::Error> {
+async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
     let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
     let mut transaction = pool.begin().await?;
 
     // 1. Streams: at most one request per stream per batch, and the expected versions.
     let stream_ids: Vec<&str> =
         jobs.iter().flat_map(|j| j.request.writes.iter().map(|w| w.stream_id.as_str())).collect();
-    // One backward index probe per stream for its newest version. (A `stream_id = any($1)`
-    // scan reads every event of the streams, and its generic plan, cached per connection while
-    // the table is small, becomes a sequential scan of the whole log when nothing analyzes it.)
-    let versions: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "select s.stream_id, v.version from unnest($1::text[]) as s(stream_id) cross join lateral \
-         (select max(e.version) as version from events e where e.stream_id = s.stream_id) as v \
-         where v.version is not null",
-    )
-    .bind(&stream_ids)
-    .fetch_all(&mut *transaction)
-    .await?
-    .into_iter()
-    .collect();
+    let heads = stream_heads(&mut transaction, &stream_ids).await?;
+    let versions: HashMap<&str, i64> =
+        heads.iter().map(|(id, (version, _))| (id.as_str(), *version)).collect();
     let mut seen = HashSet::new();
     for (index, job) in jobs.iter().enumerate() {
         let writes = &job.request.writes;
@@ -247,7 +242,7 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
         }
         seen.extend(writes.iter().map(|w| w.stream_id.as_str()));
         for write in writes {
-            let actual = versions.get(&write.stream_id).copied().unwrap_or(0);
+            let actual = versions.get(write.stream_id.as_str()).copied().unwrap_or(0);
             if !write.expected.allows(actual) {
                 outcomes[index] = Some(Outcome::Done(Err(write.conflict(actual))));
                 break;
@@ -363,14 +358,14 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
     let accepted: Vec<usize> = pending(&outcomes).collect();
     let mut columns = EventColumns::default();
     let mut versions_before: HashMap<usize, Vec<i64>> = HashMap::new();
+    let mut written = Vec::new();
     for &index in &accepted {
         let request = &jobs[index].request;
         let before: Vec<i64> =
-            request.writes.iter().map(|w| versions.get(&w.stream_id).copied().unwrap_or(0)).collect();
+            request.writes.iter().map(|w| versions.get(w.stream_id.as_str()).copied().unwrap_or(0)).collect();
         for (write, version) in request.writes.iter().zip(&before) {
-            for (offset, event) in write.events.iter().enumerate() {
-                columns.push(request, write, event, version + 1 + offset as i64);
-            }
+            let previous = heads.get(&write.stream_id).and_then(|(_, hash)| hash.as_deref());
+            written.extend(columns.push_write(request, write, *version, previous));
         }
         versions_before.insert(index, before);
     }
@@ -458,7 +453,28 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Outcome>, sqlx:
         .await?;
     }
     transaction.commit().await?;
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Deferred)).collect())
+    Ok((outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Deferred)).collect(), written))
+}
+
+/// A stream's newest version and its hash, after an append.
+type Head = (String, i64, Option<String>);
+
+/// The newest version and hash of each stream that has events: one backward index probe per
+/// stream. (A `stream_id = any($1)` scan reads every event of the streams, and its generic plan,
+/// cached per connection while the table is small, becomes a sequential scan of the whole log
+/// when nothing analyzes it.)
+async fn stream_heads(
+    connection: &mut PgConnection,
+    stream_ids: &[&str],
+) -> Result<HashMap<String, (i64, Option<String>)>, sqlx::Error> {
+    let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+        "select s.stream_id, h.version, h.hash from unnest($1::text[]) as s(stream_id) cross join lateral \
+         (select e.version, e.hash from events e where e.stream_id = s.stream_id order by e.version desc limit 1) as h",
+    )
+    .bind(stream_ids)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.into_iter().map(|(id, version, hash)| (id, (version, hash))).collect())
 }
 
 fn pending(outcomes: &[Option<Outcome>]) -> impl Iterator<Item = usize> + '_ {
@@ -520,15 +536,39 @@ struct EventColumns {
     causation_id: Vec<Option<Uuid>>,
     request_id: Vec<Option<String>>,
     recorded_at: Vec<DateTime<Utc>>,
+    hash: Vec<String>,
 }
 
 impl EventColumns {
+    /// The events of one write, chained after `previous` (its stream's head); the new head.
+    fn push_write(
+        &mut self,
+        request: &AppendRequest,
+        write: &crate::StreamWrite,
+        before: i64,
+        previous: Option<&str>,
+    ) -> Option<Head> {
+        let hashes = crate::chain::chain_write(
+            previous,
+            &write.stream_id,
+            before + 1,
+            &write.events,
+            &request.metadata,
+        );
+        for ((offset, event), hash) in write.events.iter().enumerate().zip(hashes) {
+            self.push(request, write, event, before + 1 + offset as i64, hash);
+        }
+        let last = self.hash.last().cloned().filter(|_| !write.events.is_empty());
+        last.map(|hash| (write.stream_id.clone(), before + write.events.len() as i64, Some(hash)))
+    }
+
     fn push(
         &mut self,
         request: &AppendRequest,
         write: &crate::StreamWrite,
         event: &crate::NewEvent,
         version: i64,
+        hash: String,
     ) {
         let metadata = &request.metadata;
         self.stream_id.push(write.stream_id.clone());
@@ -544,6 +584,7 @@ impl EventColumns {
         self.causation_id.push(metadata.causation_id);
         self.request_id.push(metadata.request_id.clone());
         self.recorded_at.push(metadata.recorded_at);
+        self.hash.push(hash);
     }
 
     async fn insert(&self, transaction: &mut PgConnection) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
@@ -572,19 +613,20 @@ impl EventColumns {
             .bind(&self.causation_id)
             .bind(&self.request_id)
             .bind(&self.recorded_at)
+            .bind(&self.hash)
     }
 }
 
-/// The event columns as `unnest` arrays `$1`…`$13`.
+/// The event columns as `unnest` arrays `$1`…`$14`.
 const EVENT_ARRAYS: &str = "unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
-     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[]) \
+     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[], $14::text[]) \
      as i(stream_id, version, event_id, event_type, schema_version, data, company_id, actor_kind, actor_id, \
-     correlation_id, causation_id, request_id, recorded_at)";
+     correlation_id, causation_id, request_id, recorded_at, hash)";
 
 const INSERT_EVENTS: &str = "insert into events (stream_id, version, event_id, event_type, schema_version, data, \
-     company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
+     company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash) \
      select i.stream_id, i.version, i.event_id, i.event_type, i.schema_version, i.data, i.company_id, \
-     i.actor_kind, i.actor_id, i.correlation_id, i.causation_id, i.request_id, i.recorded_at from ";
+     i.actor_kind, i.actor_id, i.correlation_id, i.causation_id, i.request_id, i.recorded_at, i.hash from ";
 
 /// A request the single-statement path can take: one stream at an exact version, no claims and
 /// no idempotency key (what most commands on an existing aggregate are).
@@ -601,14 +643,17 @@ fn is_simple(job: &Job) -> bool {
 }
 
 /// Commits a batch of simple requests in one statement, so in one round trip and without
-/// `begin`/`commit`: the version check and the insert of every stream that passes it. A
-/// request whose stream an earlier request of the batch writes at the same expected version is
-/// bound to conflict and is answered at once; at another version it waits for the next batch.
+/// `begin`/`commit`. The heads (version and hash) of streams this writer has not just written
+/// are probed first; a stream not at its expected version is a conflict, and had another
+/// process written one since the probe, its next version would exist and the unique constraint
+/// would refuse the statement (the batch is then retried one request at a time). A request
+/// whose stream an earlier request of the batch writes at the same expected version is bound
+/// to conflict and is answered at once; at another version it waits for the next batch.
 async fn commit_simple(
     pool: &PgPool,
     jobs: &[Job],
     known: &KnownVersions,
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
     enum Role {
         Writes,
         Shadowed(usize),
@@ -616,64 +661,56 @@ async fn commit_simple(
     }
     let mut first_of: HashMap<&str, usize> = HashMap::new();
     let mut roles = Vec::with_capacity(jobs.len());
-    let (mut stream_ids, mut expected_versions) = (Vec::new(), Vec::new());
-    let mut columns = EventColumns::default();
     for (index, job) in jobs.iter().enumerate() {
         let write = &job.request.writes[0];
-        let expected = exact(write.expected);
         if let Some(&first) = first_of.get(write.stream_id.as_str()) {
-            let same = exact(jobs[first].request.writes[0].expected) == expected;
+            let same = exact(jobs[first].request.writes[0].expected) == exact(write.expected);
             roles.push(if same { Role::Shadowed(first) } else { Role::Deferred });
             continue;
         }
         first_of.insert(&write.stream_id, index);
-        stream_ids.push(write.stream_id.as_str());
-        expected_versions.push(expected);
-        for (offset, event) in write.events.iter().enumerate() {
-            columns.push(&job.request, write, event, expected + 1 + offset as i64);
-        }
         roles.push(Role::Writes);
     }
-    // Streams this writer saw at the expected version need no probe: had another process
-    // written one since, its next version would exist and the unique constraint would refuse.
-    let confirmed =
-        stream_ids.iter().zip(&expected_versions).all(|(id, expected)| known.confirms(id, *expected));
-    let rows: Vec<SimpleRow> = if confirmed {
-        let sql = format!(
-            "{INSERT_EVENTS}{EVENT_ARRAYS} \
-             returning null::text as conflict_stream, null::int8 as actual, event_id, position"
-        );
-        columns.bind_to(sqlx::query_as(AssertSqlSafe(sql))).fetch_all(pool).await?
+    let unknown: Vec<&str> = first_of
+        .iter()
+        .filter(|(id, index)| known.head(id, exact(jobs[**index].request.writes[0].expected)).is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let probed = if unknown.is_empty() {
+        HashMap::new()
     } else {
-        let sql = format!(
-            "with expected as (select * from unnest($14::text[], $15::int8[]) as x(stream_id, expected_version)), \
-             current as (select x.stream_id, x.expected_version, coalesce((select max(e.version) from events e \
-                 where e.stream_id = x.stream_id), 0) as actual from expected x), \
-             inserted as ({INSERT_EVENTS}{EVENT_ARRAYS} where i.stream_id in \
-                 (select stream_id from current where actual = expected_version) returning event_id, position) \
-             select null::text as conflict_stream, null::int8 as actual, event_id, position from inserted \
-             union all select stream_id, actual, null::uuid, null::int8 from current where actual <> expected_version"
-        );
-        columns
-            .bind_to(sqlx::query_as(AssertSqlSafe(sql)))
-            .bind(&stream_ids)
-            .bind(&expected_versions)
-            .fetch_all(pool)
-            .await?
+        stream_heads(&mut *pool.acquire().await?, &unknown).await?
     };
-    let mut positions = HashMap::new();
+    let mut columns = EventColumns::default();
     let mut conflicts = HashMap::new();
-    for row in rows {
-        match row {
-            SimpleRow { conflict_stream: Some(stream_id), actual: Some(actual), .. } => {
-                conflicts.insert(stream_id, actual);
-            }
-            SimpleRow { event_id: Some(event_id), position: Some(position), .. } => {
-                positions.insert(event_id, position);
-            }
-            _ => {}
+    let mut written = Vec::new();
+    for (index, role) in roles.iter().enumerate() {
+        if !matches!(role, Role::Writes) {
+            continue;
         }
+        let request = &jobs[index].request;
+        let write = &request.writes[0];
+        let expected = exact(write.expected);
+        let previous = match known.head(&write.stream_id, expected) {
+            Some(hash) => hash,
+            None => {
+                let (actual, hash) = probed.get(&write.stream_id).cloned().unwrap_or((0, None));
+                if actual != expected {
+                    conflicts.insert(write.stream_id.clone(), actual);
+                    continue;
+                }
+                hash
+            }
+        };
+        written.extend(columns.push_write(request, write, expected, previous.as_deref()));
     }
+    let rows: Vec<(Uuid, i64)> = if columns.stream_id.is_empty() {
+        Vec::new()
+    } else {
+        let sql = format!("{INSERT_EVENTS}{EVENT_ARRAYS} returning event_id, position");
+        columns.bind_to(sqlx::query_as(AssertSqlSafe(sql))).fetch_all(pool).await?
+    };
+    let positions: HashMap<Uuid, i64> = rows.into_iter().collect();
     let result_of = |index: usize| -> Result<Appended, AppendError> {
         let request = &jobs[index].request;
         let write = &request.writes[0];
@@ -689,7 +726,7 @@ async fn commit_simple(
             }
         }
     };
-    Ok(roles
+    let outcomes = roles
         .iter()
         .enumerate()
         .map(|(index, role)| match role {
@@ -705,29 +742,31 @@ async fn commit_simple(
                 Outcome::Done(Err(write.conflict(actual)))
             }
         })
-        .collect())
+        .collect();
+    Ok((outcomes, written))
 }
 
-/// The version this writer last appended or saw each of its streams at. Only ever a lower
+/// The version and hash this writer last appended each of its streams at. Only ever a lower
 /// bound of the truth (another process may have written since), which is all a skipped probe
 /// needs: versions have no gaps, so the next one exists if anyone wrote.
 #[derive(Default)]
-struct KnownVersions(HashMap<String, i64>);
+struct KnownVersions(HashMap<String, (i64, Option<String>)>);
 
 impl KnownVersions {
     /// Streams remembered per writer before it starts over (bounded memory).
     const CAPACITY: usize = 100_000;
 
-    fn confirms(&self, stream_id: &str, expected: i64) -> bool {
-        self.0.get(stream_id) == Some(&expected)
+    /// The stream's head hash, when this writer knows the stream is at `expected`.
+    fn head(&self, stream_id: &str, expected: i64) -> Option<Option<String>> {
+        self.0.get(stream_id).filter(|(version, _)| *version == expected).map(|(_, hash)| hash.clone())
     }
 
-    fn record(&mut self, appended: &Appended) {
-        if self.0.len() >= Self::CAPACITY {
+    fn learn(&mut self, heads: Vec<Head>) {
+        if self.0.len() + heads.len() >= Self::CAPACITY {
             self.0.clear();
         }
-        for stream in &appended.streams {
-            self.0.insert(stream.stream_id.clone(), stream.version);
+        for (stream_id, version, hash) in heads {
+            self.0.insert(stream_id, (version, hash));
         }
     }
 
@@ -736,16 +775,6 @@ impl KnownVersions {
             self.0.remove(&write.stream_id);
         }
     }
-}
-
-/// One row of a one-statement batch's answer: a stream that failed its version check, or an
-/// inserted event.
-#[derive(sqlx::FromRow)]
-struct SimpleRow {
-    conflict_stream: Option<String>,
-    actual: Option<i64>,
-    event_id: Option<Uuid>,
-    position: Option<i64>,
 }
 
 fn exact(expected: ExpectedVersion) -> i64 {
@@ -757,7 +786,9 @@ fn exact(expected: ExpectedVersion) -> i64 {
 
 #[async_trait]
 impl EventLog for PostgresEventLog {
-    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+    async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
+        // Stored, and hashed, in microseconds: what both backends keep.
+        request.metadata.recorded_at = request.metadata.recorded_at.trunc_subsecs(6);
         let route = request.writes.first().map(|w| self.routing.hash_one(&w.stream_id)).unwrap_or_default();
         let writer = &self.writers[(route % self.writers.len() as u64) as usize];
         let (reply, answer) = oneshot::channel();

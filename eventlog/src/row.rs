@@ -10,7 +10,7 @@ use crate::{AuditQuery, Checkpoint, Metadata, RecordedEvent, StoreError};
 
 /// Selects the columns of [`EventRow`]; `$TX` is the backend's expression for the checkpoint's tx.
 pub(crate) const EVENT_COLUMNS: &str = "position, $TX as tx, stream_id, version, event_id, event_type, \
-     schema_version, data, company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at";
+     schema_version, data, company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
@@ -29,6 +29,7 @@ pub(crate) struct EventRow {
     causation_id: Option<Uuid>,
     request_id: Option<String>,
     recorded_at: DateTime<Utc>,
+    hash: Option<String>,
 }
 
 impl TryFrom<EventRow> for RecordedEvent {
@@ -56,6 +57,7 @@ impl TryFrom<EventRow> for RecordedEvent {
                 request_id: row.request_id,
                 recorded_at: row.recorded_at,
             },
+            hash: row.hash,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! request runs inside a savepoint, so a refused request leaves no trace and the others commit.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -105,16 +105,20 @@ async fn append_one(
         }
     }
     let mut versions_before = Vec::with_capacity(request.writes.len());
+    let mut heads = Vec::with_capacity(request.writes.len());
     for write in &request.writes {
-        let actual: i64 =
-            sqlx::query_scalar("select coalesce(max(version), 0) from events where stream_id = $1")
-                .bind(&write.stream_id)
-                .fetch_one(&mut *connection)
-                .await?;
+        let head: Option<(i64, Option<String>)> = sqlx::query_as(
+            "select version, hash from events where stream_id = $1 order by version desc limit 1",
+        )
+        .bind(&write.stream_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let (actual, hash) = head.unwrap_or((0, None));
         if !write.expected.allows(actual) {
             return Err(write.conflict(actual));
         }
         versions_before.push(actual);
+        heads.push(hash);
     }
     for (key, owner) in request.releases() {
         sqlx::query("delete from claims where claim_key = $1 and owner_stream = $2")
@@ -137,12 +141,14 @@ async fn append_one(
     }
     let metadata = &request.metadata;
     let mut positions = Vec::with_capacity(request.event_count());
-    for (write, before) in request.writes.iter().zip(&versions_before) {
-        for (offset, event) in write.events.iter().enumerate() {
+    for ((write, before), head) in request.writes.iter().zip(&versions_before).zip(&heads) {
+        let hashes =
+            crate::chain::chain_write(head.as_deref(), &write.stream_id, before + 1, &write.events, metadata);
+        for ((offset, event), hash) in write.events.iter().enumerate().zip(hashes) {
             let position: i64 = sqlx::query_scalar(
                 "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
-                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning position",
+                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning position",
             )
             .bind(&write.stream_id)
             .bind(before + 1 + offset as i64)
@@ -157,6 +163,7 @@ async fn append_one(
             .bind(metadata.causation_id)
             .bind(&metadata.request_id)
             .bind(metadata.recorded_at)
+            .bind(hash)
             .fetch_one(&mut *connection)
             .await?;
             positions.push(position);
@@ -191,7 +198,9 @@ async fn append_one(
 
 #[async_trait]
 impl EventLog for SqliteEventLog {
-    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+    async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
+        // Stored, and hashed, in microseconds: what both backends keep.
+        request.metadata.recorded_at = request.metadata.recorded_at.trunc_subsecs(6);
         let (reply, answer) = oneshot::channel();
         self.jobs.send((request, reply)).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?

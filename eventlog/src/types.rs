@@ -295,6 +295,8 @@ pub struct RecordedEvent {
     pub schema_version: i32,
     pub data: serde_json::Value,
     pub metadata: Metadata,
+    /// Its link in its stream's hash chain (`None` for events stored before the chain).
+    pub hash: Option<String>,
 }
 
 impl RecordedEvent {

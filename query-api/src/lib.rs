@@ -315,6 +315,23 @@ impl Query {
         User { row: Arc::new(row), at: Utc::now() }.menu(context).await
     }
 
+    /// The audit trail's seals (operator only): the last one, and how far they reach.
+    async fn audit_integrity(&self, context: &Context<'_>) -> Result<AuditIntegrity> {
+        if !Viewer::of(context).is_operator() {
+            return Err(async_graphql::Error::new("the audit trail's integrity is for the operator only")
+                .extend_with(|_, extensions| extensions.set("code", "FORBIDDEN")));
+        }
+        let state = context.data::<QueryState>()?;
+        let last = eventlog::last_seal(&state.database).await.map_err(internal)?;
+        let verified = last.as_ref().map_or(0, |seal| seal.up_to_position);
+        let unsealed = eventlog::events_after(&state.database, verified).await.map_err(internal)?;
+        Ok(AuditIntegrity {
+            last_seal: last.map(AuditSeal::from),
+            verified_up_to_position: verified,
+            unsealed_events: unsealed,
+        })
+    }
+
     /// The outbox (operator only): invitations, resets and other messages, oldest first, with
     /// their delivery state. Tokens and PINs are never shown.
     async fn notifications(

@@ -933,6 +933,43 @@ pub struct TicketConnection {
     pub page_info: PageInfo,
 }
 
+/// A seal of the audit trail: the sealer checked every event's hash-chain link up to
+/// `upToPosition` and folded them, in commit order, into `head`.
+#[derive(SimpleObject)]
+pub struct AuditSeal {
+    pub sequence: i64,
+    pub up_to_position: i64,
+    /// Events this seal covers (after the previous one).
+    pub events: i64,
+    /// Events sealed so far, this seal's included.
+    pub total_events: i64,
+    pub head: String,
+    pub sealed_at: DateTime<Utc>,
+}
+
+impl From<eventlog::Seal> for AuditSeal {
+    fn from(seal: eventlog::Seal) -> Self {
+        AuditSeal {
+            sequence: seal.sequence,
+            up_to_position: seal.up_to_position,
+            events: seal.events,
+            total_events: seal.total_events,
+            head: seal.head,
+            sealed_at: seal.sealed_at,
+        }
+    }
+}
+
+/// How far the audit trail is sealed. `portal audit verify` recomputes all of it.
+#[derive(SimpleObject)]
+pub struct AuditIntegrity {
+    pub last_seal: Option<AuditSeal>,
+    /// The position up to which every event's link was checked and sealed.
+    pub verified_up_to_position: i64,
+    /// Events stored after the last seal (sealed within about a second).
+    pub unsealed_events: i64,
+}
+
 /// A message of the outbox. The token or PIN it carries is never shown here.
 #[derive(SimpleObject)]
 pub struct Notification {

@@ -1,0 +1,364 @@
+//! Tamper evidence, part two: the seals, and verification.
+//!
+//! The sealer reads the log in commit order and checks each event's link in its stream's chain
+//! (its version follows the stream's last one; its hash is the hash of its content after the
+//! previous one). It then folds the event into a running hash,
+//! `head = SHA-256(previous head ‖ position ‖ event hash)`, and stores a seal: how far it
+//! reached, how many events, and the head. Seals are written once (the database refuses
+//! changes). An event edited in place breaks its link; one edited together with every hash after
+//! it, a stream's removed tail, a removed stream or a reordering change the running hash of the
+//! seals that covered them.
+//!
+//! [`verify`] recomputes all of it from the first event: every link, and every seal's head.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::chain::EventContent;
+use crate::{Checkpoint, Database, EventLog, RecordedEvent, StoreError, with_reader, with_writer};
+
+/// Events read per batch while sealing or verifying.
+const BATCH: i64 = 5_000;
+/// Most events one seal covers.
+pub const SEAL_EVERY: u64 = 10_000;
+/// The head before the first seal.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Seal {
+    pub sequence: i64,
+    pub up_to_tx: i64,
+    pub up_to_position: i64,
+    /// Events this seal covers (after the previous one).
+    pub events: i64,
+    /// Events sealed so far, this seal's included.
+    pub total_events: i64,
+    pub head: String,
+    pub sealed_at: DateTime<Utc>,
+}
+
+impl Seal {
+    pub fn up_to(&self) -> Checkpoint {
+        Checkpoint { tx: self.up_to_tx, position: self.up_to_position }
+    }
+}
+
+/// The first thing wrong, as precisely as it can be named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenLink {
+    pub stream_id: Option<String>,
+    pub version: Option<i64>,
+    pub position: Option<i64>,
+    pub what: String,
+}
+
+impl std::fmt::Display for BrokenLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(stream_id) = &self.stream_id {
+            write!(f, "stream {stream_id}")?;
+        }
+        if let Some(version) = self.version {
+            write!(f, " version {version}")?;
+        }
+        if let Some(position) = self.position {
+            write!(f, " position {position}")?;
+        }
+        if self.stream_id.is_some() || self.position.is_some() {
+            write!(f, ": ")?;
+        }
+        write!(f, "{}", self.what)
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    Verified {
+        events: u64,
+        /// The running hash over every event.
+        head: String,
+        seals: u64,
+        /// Events after the last seal (their links checked; no seal vouches for them yet).
+        unsealed: u64,
+        /// Events stored before the hash chain existed (no link to check).
+        unchained: u64,
+    },
+    Broken(BrokenLink),
+}
+
+/// Folds one event into the running hash.
+pub fn next_head(head: &str, position: i64, event_hash: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(head.as_bytes());
+    hasher.update(position.to_be_bytes());
+    hasher.update(event_hash.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Checks links event by event, in commit order.
+struct Links {
+    streams: HashMap<String, (i64, Option<String>)>,
+}
+
+impl Links {
+    /// Past this many streams the sealer forgets them and looks up predecessors again.
+    const CAPACITY: usize = 500_000;
+
+    fn broken(event: &RecordedEvent, what: String) -> BrokenLink {
+        BrokenLink {
+            stream_id: Some(event.stream_id.clone()),
+            version: Some(event.version),
+            position: Some(event.position),
+            what,
+        }
+    }
+
+    /// `previous`: the stream's event before this one, as stored (`None` for version 1).
+    fn check(event: &RecordedEvent, previous: Option<(i64, Option<&str>)>) -> Result<bool, BrokenLink> {
+        let expected_version = previous.map_or(1, |(version, _)| version + 1);
+        if event.version != expected_version {
+            return Err(Self::broken(
+                event,
+                format!(
+                    "expected version {expected_version} of the stream here: events are missing or moved"
+                ),
+            ));
+        }
+        let Some(stored) = &event.hash else { return Ok(false) };
+        let computed = EventContent::of_recorded(event).hash(previous.and_then(|(_, hash)| hash));
+        if &computed != stored {
+            return Err(Self::broken(
+                event,
+                "its content does not match its hash (the event, or the one before it in its stream, was changed)"
+                    .to_owned(),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Checks `event` against the stream's previous event, which it remembers or reads.
+    async fn follow(&mut self, log: &dyn EventLog, event: &RecordedEvent) -> Result<bool, SealError> {
+        let remembered = self.streams.get(&event.stream_id).cloned();
+        let previous = match remembered {
+            Some(previous) => Some(previous),
+            None if event.version <= 1 => None,
+            None => log
+                .read_stream(&event.stream_id, event.version - 2)
+                .await?
+                .into_iter()
+                .find(|e| e.version == event.version - 1)
+                .map(|e| (e.version, e.hash)),
+        };
+        let chained = Self::check(event, previous.as_ref().map(|(v, h)| (*v, h.as_deref())))
+            .map_err(SealError::Broken)?;
+        if self.streams.len() >= Self::CAPACITY {
+            self.streams.clear();
+        }
+        self.streams.insert(event.stream_id.clone(), (event.version, event.hash.clone()));
+        Ok(chained)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the log is broken at {0}")]
+    Broken(BrokenLink),
+}
+
+impl From<sqlx::Error> for SealError {
+    fn from(error: sqlx::Error) -> Self {
+        SealError::Store(StoreError::Database(error))
+    }
+}
+
+const SEAL_COLUMNS: &str = "select sequence, up_to_tx, up_to_position, events, total_events, head, sealed_at \
+     from audit_seals";
+
+/// The newest seal, if any.
+pub async fn last_seal(database: &Database) -> Result<Option<Seal>, StoreError> {
+    let sql = format!("{SEAL_COLUMNS} order by sequence desc limit 1");
+    let seal = with_reader!(database, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_optional(pool).await?
+    });
+    Ok(seal)
+}
+
+async fn all_seals(database: &Database) -> Result<Vec<Seal>, StoreError> {
+    let sql = format!("{SEAL_COLUMNS} order by sequence");
+    let seals =
+        with_reader!(database, |pool| { sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await? });
+    Ok(seals)
+}
+
+/// Events stored after `position`.
+pub async fn events_after(database: &Database, position: i64) -> Result<i64, StoreError> {
+    let count = with_reader!(database, |pool| {
+        sqlx::query_scalar("select count(*) from events where position > $1")
+            .bind(position)
+            .fetch_one(pool)
+            .await?
+    });
+    Ok(count)
+}
+
+/// The sealer's state between rounds.
+pub struct Sealer {
+    links: Links,
+}
+
+impl Default for Sealer {
+    fn default() -> Self {
+        Sealer { links: Links { streams: HashMap::new() } }
+    }
+}
+
+impl Sealer {
+    /// Seals what was committed since the last seal (up to [`SEAL_EVERY`] events), after checking
+    /// each event's link. `None` when there was nothing new, or another process sealed it first.
+    pub async fn seal_next(
+        &mut self,
+        log: &dyn EventLog,
+        database: &Database,
+    ) -> Result<Option<Seal>, SealError> {
+        let last = last_seal(database).await?;
+        let (mut after, mut head, sequence, total) = match &last {
+            Some(seal) => (seal.up_to(), seal.head.clone(), seal.sequence + 1, seal.total_events),
+            None => (Checkpoint::START, GENESIS.to_owned(), 1, 0),
+        };
+        let mut covered: u64 = 0;
+        while covered < SEAL_EVERY {
+            let limit = BATCH.min((SEAL_EVERY - covered) as i64);
+            let events = log.read_all(after, limit).await?;
+            if events.is_empty() {
+                break;
+            }
+            for event in &events {
+                self.links.follow(log, event).await?;
+                head = next_head(&head, event.position, event.hash.as_deref().unwrap_or_default());
+                after = event.checkpoint;
+                covered += 1;
+            }
+            if (events.len() as i64) < limit {
+                break;
+            }
+        }
+        if covered == 0 {
+            return Ok(None);
+        }
+        let seal = Seal {
+            sequence,
+            up_to_tx: after.tx,
+            up_to_position: after.position,
+            events: covered as i64,
+            total_events: total + covered as i64,
+            head,
+            sealed_at: Utc::now(),
+        };
+        let inserted = with_writer!(database, |pool| {
+            sqlx::query(
+                "insert into audit_seals (sequence, up_to_tx, up_to_position, events, total_events, head, sealed_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7) on conflict (sequence) do nothing",
+            )
+            .bind(seal.sequence)
+            .bind(seal.up_to_tx)
+            .bind(seal.up_to_position)
+            .bind(seal.events)
+            .bind(seal.total_events)
+            .bind(&seal.head)
+            .bind(seal.sealed_at)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok((inserted > 0).then_some(seal))
+    }
+
+    /// Seals everything committed so far.
+    pub async fn seal_all(&mut self, log: &dyn EventLog, database: &Database) -> Result<u64, SealError> {
+        let mut seals = 0;
+        while self.seal_next(log, database).await?.is_some() {
+            seals += 1;
+        }
+        Ok(seals)
+    }
+}
+
+/// Recomputes every link and every seal from the first event; `progress` hears the count of
+/// events checked after each batch.
+pub async fn verify(
+    log: &dyn EventLog,
+    database: &Database,
+    mut progress: impl FnMut(u64),
+) -> Result<Verification, StoreError> {
+    let seals = all_seals(database).await?;
+    let mut next_seal = seals.iter().peekable();
+    let mut links = Links { streams: HashMap::new() };
+    let (mut head, mut events, mut unchained, mut since_seal) = (GENESIS.to_owned(), 0u64, 0u64, 0u64);
+    let mut after = Checkpoint::START;
+    let seal_broken = |seal: &Seal, what: String| {
+        Verification::Broken(BrokenLink {
+            stream_id: None,
+            version: None,
+            position: Some(seal.up_to_position),
+            what: format!("seal {}: {what}", seal.sequence),
+        })
+    };
+    loop {
+        let batch = log.read_all(after, BATCH).await?;
+        for event in &batch {
+            if let Some(seal) = next_seal.peek()
+                && event.checkpoint > seal.up_to()
+            {
+                return Ok(seal_broken(
+                    seal,
+                    "the event it ends at is missing, or events were moved".to_owned(),
+                ));
+            }
+            let previous = links.streams.get(&event.stream_id).map(|(v, h)| (*v, h.as_deref()));
+            match Links::check(event, previous) {
+                Ok(true) => {}
+                Ok(false) => unchained += 1,
+                Err(broken) => return Ok(Verification::Broken(broken)),
+            }
+            links.streams.insert(event.stream_id.clone(), (event.version, event.hash.clone()));
+            head = next_head(&head, event.position, event.hash.as_deref().unwrap_or_default());
+            events += 1;
+            since_seal += 1;
+            after = event.checkpoint;
+            if let Some(seal) = next_seal.peek()
+                && event.checkpoint == seal.up_to()
+            {
+                if since_seal as i64 != seal.events || events as i64 != seal.total_events {
+                    return Ok(seal_broken(
+                        seal,
+                        format!(
+                            "it covered {} events ({} in all), the log now has {since_seal} ({events} in all) there: events were removed or added",
+                            seal.events, seal.total_events
+                        ),
+                    ));
+                }
+                if seal.head != head {
+                    return Ok(seal_broken(
+                        seal,
+                        "the events it covered are not the ones sealed (changed, removed, added or reordered)"
+                            .to_owned(),
+                    ));
+                }
+                next_seal.next();
+                since_seal = 0;
+            }
+        }
+        progress(events);
+        if (batch.len() as i64) < BATCH {
+            break;
+        }
+    }
+    if let Some(seal) = next_seal.next() {
+        return Ok(seal_broken(seal, "the events it covered are gone (the log ends before it)".to_owned()));
+    }
+    Ok(Verification::Verified { events, head, seals: seals.len() as u64, unsealed: since_seal, unchained })
+}
