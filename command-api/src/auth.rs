@@ -116,22 +116,46 @@ fn login_failed() -> ApiError {
 }
 
 /// The client's address, when the server knows it.
-type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+pub(crate) type Peer = Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
 
-fn client_ip(peer: Peer) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(peer: Peer) -> Option<std::net::IpAddr> {
     peer.map(|axum::Extension(axum::extract::ConnectInfo(address))| address.ip())
+}
+
+/// Where a sign-in step came from, for its events' metadata.
+#[derive(Clone, Default)]
+pub(crate) struct Origin {
+    ip: Option<std::net::IpAddr>,
+    user_agent: Option<String>,
+}
+
+impl Origin {
+    fn of(peer: Peer, headers: &HeaderMap) -> Self {
+        let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+        Origin { ip: client_ip(peer), user_agent: user_agent.map(|agent| agent.chars().take(300).collect()) }
+    }
+
+    /// A request as the user, from here.
+    fn request(&self, user_id: Uuid) -> RequestInfo {
+        RequestInfo {
+            client_ip: self.ip.map(|ip| ip.to_string()),
+            user_agent: self.user_agent.clone(),
+            ..RequestInfo::user(user_id)
+        }
+    }
 }
 
 async fn login(
     State(api): State<Arc<CommandApi>>,
     peer: Peer,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ip = client_ip(peer);
+    let origin = Origin::of(peer, &headers);
     detached(async move {
         let body: dto::Login = parse(json_body(body)?)?;
-        api.limits.check(ip, &body.login)?;
-        api.sign_in(body).await
+        api.limits.check(origin.ip, &body.login)?;
+        api.sign_in(body, &origin).await
     })
     .await
 }
@@ -139,13 +163,14 @@ async fn login(
 async fn verify(
     State(api): State<Arc<CommandApi>>,
     peer: Peer,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let ip = client_ip(peer);
+    let origin = Origin::of(peer, &headers);
     detached(async move {
         let body: dto::Verify = parse(json_body(body)?)?;
-        api.limits.check(ip, &body.challenge_id.to_string())?;
-        api.verify_pin(body).await
+        api.limits.check(origin.ip, &body.challenge_id.to_string())?;
+        api.verify_pin(body, &origin).await
     })
     .await
 }
@@ -242,10 +267,11 @@ impl CommandApi {
     /// `portal bench` measures sign-ins through it.
     pub async fn login(&self, login: &str, password: &str) -> Result<serde_json::Value, ApiError> {
         self.limits.check(None, login)?;
-        self.sign_in(dto::Login { login: login.to_owned(), password: password.to_owned() }).await
+        let body = dto::Login { login: login.to_owned(), password: password.to_owned() };
+        self.sign_in(body, &Origin::default()).await
     }
 
-    async fn sign_in(&self, body: dto::Login) -> Result<serde_json::Value, ApiError> {
+    async fn sign_in(&self, body: dto::Login, origin: &Origin) -> Result<serde_json::Value, ApiError> {
         let user_id = self.user_by_login(&body.login).await?;
         let hash = match user_id {
             Some(id) => {
@@ -258,7 +284,7 @@ impl CommandApi {
         let Some(user_id) = user_id else { return Err(login_failed()) };
         self.limits.check_user(user_id)?;
         let _serialised = crate::stripe(&self.login_locks, user_id).lock().await;
-        let request = RequestInfo::user(user_id);
+        let request = origin.request(user_id);
         let outcome = self
             .execute("RecordLogin", json!({ "userId": user_id, "passwordOk": password_ok }), request)
             .await
@@ -325,7 +351,7 @@ impl CommandApi {
     }
 
     /// The second step of a sign-in with a PIN by SMS.
-    async fn verify_pin(&self, body: dto::Verify) -> Result<serde_json::Value, ApiError> {
+    async fn verify_pin(&self, body: dto::Verify, origin: &Origin) -> Result<serde_json::Value, ApiError> {
         let log = self.aggregates.log.as_ref();
         let owner = log.claim_owner(&user::challenge_claim(body.challenge_id)).await?;
         let Some((_, user_id)) = owner.as_deref().and_then(domain::parse_stream_id) else {
@@ -352,7 +378,7 @@ impl CommandApi {
             // No such challenge (the domain says so), or an app no longer there.
             _ => (false, None),
         };
-        let request = RequestInfo::user(user_id);
+        let request = origin.request(user_id);
         let body = json!({
             "userId": user_id,
             "challengeId": body.challenge_id,

@@ -210,6 +210,9 @@ impl CommandApi {
                     causation_id: None,
                     request_id: Some(request.request_id.clone()),
                     recorded_at: context.now,
+                    reason: request.reason.clone(),
+                    client_ip: request.client_ip.clone(),
+                    user_agent: request.user_agent.clone(),
                 },
                 idempotency: idempotency.clone(),
                 notifications: decision.notifications,
@@ -291,6 +294,10 @@ pub struct RequestInfo {
     pub correlation_id: Uuid,
     pub idempotency_key: Option<String>,
     pub if_match: Option<i64>,
+    /// Why, in the caller's words: the `reason` a command body may carry.
+    pub reason: Option<String>,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl RequestInfo {
@@ -314,6 +321,9 @@ impl RequestInfo {
             correlation_id: id,
             idempotency_key: None,
             if_match: None,
+            reason: None,
+            client_ip: None,
+            user_agent: None,
         }
     }
 }
@@ -339,11 +349,13 @@ pub fn router(api: Arc<CommandApi>) -> Router {
 async fn post_command(
     State(api): State<Arc<CommandApi>>,
     Path(command_type): Path<String>,
+    peer: auth::Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let request_id = request_id(&headers);
-    let mut response = match handle(&api, &command_type, &headers, body, &request_id).await {
+    let client_ip = auth::client_ip(peer).map(|ip| ip.to_string());
+    let mut response = match handle(&api, &command_type, &headers, body, &request_id, client_ip).await {
         Ok(outcome) => {
             let etag = HeaderValue::from_str(&format!("\"{}\"", outcome.reply.version));
             let mut response = (StatusCode::OK, axum::Json(&outcome.reply)).into_response();
@@ -369,6 +381,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     request_id: &str,
+    client_ip: Option<String>,
 ) -> Result<Outcome, ApiError> {
     let caller = match api.authenticate(headers).await {
         Ok(caller) => caller,
@@ -383,11 +396,12 @@ async fn handle(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit: BODY_LIMIT },
         _ => ApiError::MalformedJson(rejection.body_text()),
     })?;
-    let body: serde_json::Value =
+    let mut body: serde_json::Value =
         serde_json::from_slice(&body).map_err(|error| ApiError::MalformedJson(error.to_string()))?;
     if !body.is_object() {
         return Err(ApiError::MalformedJson("the body must be a JSON object".to_owned()));
     }
+    let reason = take_reason(command_type, &mut body)?;
     api.authorize(&caller, command_type, &body).await?;
     let request = RequestInfo {
         actor: caller.actor,
@@ -395,6 +409,12 @@ async fn handle(
         correlation_id: Uuid::parse_str(request_id).unwrap_or_else(|_| Uuid::now_v7()),
         idempotency_key: idempotency_key(headers)?,
         if_match: if_match(headers)?,
+        reason,
+        client_ip,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(USER_AGENT_LIMIT).collect()),
     };
     // Run detached: a client that hangs up mid-command must not stop it between its append
     // and the caches that remember it.
@@ -416,6 +436,31 @@ async fn handle(
         });
     }
     Ok(outcome)
+}
+
+/// Longest `reason` a command may carry, in characters.
+const REASON_LIMIT: usize = 500;
+/// A `User-Agent` is kept up to this many characters.
+const USER_AGENT_LIMIT: usize = 300;
+
+/// The optional `reason` of any command (why, in the caller's words; it goes into every event's
+/// metadata). Taken out of the body, except for the commands whose own fields include it
+/// (`SuspendUser`: the suspension's reason is also the user's state).
+fn take_reason(command_type: &str, body: &mut serde_json::Value) -> Result<Option<String>, ApiError> {
+    let Some(object) = body.as_object_mut() else { return Ok(None) };
+    let value =
+        if command_type == "SuspendUser" { object.get("reason").cloned() } else { object.remove("reason") };
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => {
+            let text = text.trim();
+            if text.chars().count() > REASON_LIMIT {
+                return Err(ApiError::invalid_field("reason", "must be at most 500 characters"));
+            }
+            Ok(Some(text.to_owned()).filter(|text| !text.is_empty()))
+        }
+        Some(_) => Err(ApiError::invalid_field("reason", "must be a string")),
+    }
 }
 
 /// What a caller may send, before the body is read. The operator: everything. A signed-in

@@ -3,7 +3,8 @@
 //! adapter that appends it (so appends of different streams need no shared lock). The canonical
 //! bytes are every stored field but the position (assigned at commit; the seals cover commit
 //! order), each as a length-prefixed UTF-8 string, the payload as canonical JSON (object keys
-//! sorted, no whitespace), the time in microseconds. Anyone can recompute them from a row.
+//! sorted, no whitespace), the time in microseconds, an absent value as the empty string.
+//! Anyone can recompute them from a row.
 
 use chrono::SubsecRound;
 use serde_json::Value;
@@ -69,6 +70,9 @@ impl<'a> EventContent<'a> {
             optional(metadata.causation_id),
             metadata.request_id.clone().unwrap_or_default(),
             metadata.recorded_at.trunc_subsecs(6).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            metadata.reason.clone().unwrap_or_default(),
+            metadata.client_ip.clone().unwrap_or_default(),
+            metadata.user_agent.clone().unwrap_or_default(),
         ];
         let mut hasher = Sha256::new();
         for field in &fields {

@@ -537,6 +537,9 @@ struct EventColumns {
     request_id: Vec<Option<String>>,
     recorded_at: Vec<DateTime<Utc>>,
     hash: Vec<String>,
+    reason: Vec<Option<String>>,
+    client_ip: Vec<Option<String>>,
+    user_agent: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -585,6 +588,9 @@ impl EventColumns {
         self.request_id.push(metadata.request_id.clone());
         self.recorded_at.push(metadata.recorded_at);
         self.hash.push(hash);
+        self.reason.push(metadata.reason.clone());
+        self.client_ip.push(metadata.client_ip.clone());
+        self.user_agent.push(metadata.user_agent.clone());
     }
 
     async fn insert(&self, transaction: &mut PgConnection) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
@@ -614,19 +620,25 @@ impl EventColumns {
             .bind(&self.request_id)
             .bind(&self.recorded_at)
             .bind(&self.hash)
+            .bind(&self.reason)
+            .bind(&self.client_ip)
+            .bind(&self.user_agent)
     }
 }
 
-/// The event columns as `unnest` arrays `$1`…`$14`.
+/// The event columns as `unnest` arrays `$1`…`$17`.
 const EVENT_ARRAYS: &str = "unnest($1::text[], $2::int8[], $3::uuid[], $4::text[], $5::int4[], $6::jsonb[], \
-     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[], $14::text[]) \
+     $7::uuid[], $8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::text[], $13::timestamptz[], $14::text[], \
+     $15::text[], $16::text[], $17::text[]) \
      as i(stream_id, version, event_id, event_type, schema_version, data, company_id, actor_kind, actor_id, \
-     correlation_id, causation_id, request_id, recorded_at, hash)";
+     correlation_id, causation_id, request_id, recorded_at, hash, reason, client_ip, user_agent)";
 
 const INSERT_EVENTS: &str = "insert into events (stream_id, version, event_id, event_type, schema_version, data, \
-     company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash) \
+     company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash, reason, \
+     client_ip, user_agent) \
      select i.stream_id, i.version, i.event_id, i.event_type, i.schema_version, i.data, i.company_id, \
-     i.actor_kind, i.actor_id, i.correlation_id, i.causation_id, i.request_id, i.recorded_at, i.hash from ";
+     i.actor_kind, i.actor_id, i.correlation_id, i.causation_id, i.request_id, i.recorded_at, i.hash, i.reason, \
+     i.client_ip, i.user_agent from ";
 
 /// A request the single-statement path can take: one stream at an exact version, no claims and
 /// no idempotency key (what most commands on an existing aggregate are).

@@ -10,7 +10,7 @@ use crate::{AuditQuery, Checkpoint, Metadata, RecordedEvent, StoreError};
 
 /// Selects the columns of [`EventRow`]; `$TX` is the backend's expression for the checkpoint's tx.
 pub(crate) const EVENT_COLUMNS: &str = "position, $TX as tx, stream_id, version, event_id, event_type, \
-     schema_version, data, company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash";
+     schema_version, data, company_id, actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash, reason, client_ip, user_agent";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
@@ -30,6 +30,9 @@ pub(crate) struct EventRow {
     request_id: Option<String>,
     recorded_at: DateTime<Utc>,
     hash: Option<String>,
+    reason: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
 }
 
 impl TryFrom<EventRow> for RecordedEvent {
@@ -56,6 +59,9 @@ impl TryFrom<EventRow> for RecordedEvent {
                 causation_id: row.causation_id,
                 request_id: row.request_id,
                 recorded_at: row.recorded_at,
+                reason: row.reason,
+                client_ip: row.client_ip,
+                user_agent: row.user_agent,
             },
             hash: row.hash,
         })
@@ -72,12 +78,36 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> uuid::Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     if let Some(stream_id) = &query.stream_id {
         builder.push(" and stream_id = ").push_bind(stream_id.clone());
     }
-    if let Some(company_id) = query.company_id {
-        builder.push(" and company_id = ").push_bind(company_id);
+    match query.company_ids.as_deref() {
+        None => {}
+        Some([]) => {
+            builder.push(" and false");
+        }
+        Some([company_id]) => {
+            builder.push(" and company_id = ").push_bind(*company_id);
+        }
+        Some(company_ids) => {
+            builder.push(" and company_id in (");
+            let mut separated = builder.separated(", ");
+            for company_id in company_ids {
+                separated.push_bind(*company_id);
+            }
+            builder.push(")");
+        }
+    }
+    if let Some(correlation_id) = query.correlation_id {
+        builder.push(" and correlation_id = ").push_bind(correlation_id);
+    }
+    if let Some(event_id) = query.event_id {
+        builder.push(" and event_id = ").push_bind(event_id);
+    }
+    if let Some(position) = query.position {
+        builder.push(" and position = ").push_bind(position);
     }
     if let Some(actor_id) = query.actor_id {
         builder.push(" and actor_id = ").push_bind(actor_id);

@@ -147,8 +147,9 @@ async fn append_one(
         for ((offset, event), hash) in write.events.iter().enumerate().zip(hashes) {
             let position: i64 = sqlx::query_scalar(
                 "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
-                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) returning position",
+                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash, reason, client_ip, \
+                 user_agent) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning position",
             )
             .bind(&write.stream_id)
             .bind(before + 1 + offset as i64)
@@ -164,6 +165,9 @@ async fn append_one(
             .bind(&metadata.request_id)
             .bind(metadata.recorded_at)
             .bind(hash)
+            .bind(&metadata.reason)
+            .bind(&metadata.client_ip)
+            .bind(&metadata.user_agent)
             .fetch_one(&mut *connection)
             .await?;
             positions.push(position);

@@ -67,6 +67,15 @@ pub struct Metadata {
     pub causation_id: Option<Uuid>,
     pub request_id: Option<String>,
     pub recorded_at: DateTime<Utc>,
+    /// Why, in the caller's words (a command's optional `reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The client's address, as the server saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// A claim change owned by a stream; releases apply before acquisitions.
@@ -310,13 +319,36 @@ impl RecordedEvent {
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub stream_id: Option<String>,
-    pub company_id: Option<Uuid>,
+    /// Events recorded for any of these companies (an empty list: none at all).
+    pub company_ids: Option<Vec<Uuid>>,
     pub actor_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    pub event_id: Option<Uuid>,
+    pub position: Option<i64>,
     pub event_types: Option<Vec<String>>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub after: Checkpoint,
     pub limit: i64,
+}
+
+impl AuditQuery {
+    /// Every event, at most one: narrow it with one field.
+    pub fn one() -> Self {
+        AuditQuery {
+            stream_id: None,
+            company_ids: None,
+            actor_id: None,
+            correlation_id: None,
+            event_id: None,
+            position: None,
+            event_types: None,
+            from: None,
+            to: None,
+            after: Checkpoint::START,
+            limit: 1,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

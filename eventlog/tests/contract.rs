@@ -29,6 +29,9 @@ fn metadata() -> Metadata {
         causation_id: None,
         request_id: Some("test-request".to_owned()),
         recorded_at: Utc::now(),
+        reason: None,
+        client_ip: None,
+        user_agent: None,
     }
 }
 

@@ -153,6 +153,11 @@ pub struct AuditFilter {
     pub user_id: Option<ID>,
     /// Events recorded for this company (its own, its users' and its roles').
     pub company_id: Option<ID>,
+    /// With `companyId`: the companies under it too, at any depth (a reseller's customers).
+    #[graphql(default = false)]
+    pub include_descendants: bool,
+    /// Events of one request (the id every event of a command shares).
+    pub correlation_id: Option<ID>,
     /// Events caused by this actor.
     pub actor_id: Option<ID>,
     pub event_types: Option<Vec<String>>,
@@ -466,6 +471,9 @@ impl Query {
         }
         let limit = page_size(first)?;
         let company_id = filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?;
+        if filter.include_descendants && company_id.is_none() {
+            return Err(bad_input("filter: includeDescendants needs companyId"));
+        }
         // A signed-in user with VIEW on USERS reads the trail of a company they see (their own
         // when none is named); anyone else reads nothing.
         let company_id = match Viewer::of(context) {
@@ -481,9 +489,28 @@ impl Query {
                 Some(company)
             }
         };
+        let company_ids = match company_id {
+            Some(company_id) if filter.include_descendants => {
+                let whole = Reader::Whole(state.database.clone());
+                let below =
+                    projections::read::descendants_of_company(&whole, company_id).await.map_err(internal)?;
+                let mut ids = vec![company_id];
+                ids.extend(below.into_iter().map(|row| row.id));
+                Some(ids)
+            }
+            Some(company_id) => Some(vec![company_id]),
+            None => None,
+        };
         let query = AuditQuery {
             stream_id,
-            company_id,
+            company_ids,
+            correlation_id: filter
+                .correlation_id
+                .as_ref()
+                .map(|id| parse_id(id, "filter.correlationId"))
+                .transpose()?,
+            event_id: None,
+            position: None,
             actor_id: filter.actor_id.as_ref().map(|id| parse_id(id, "filter.actorId")).transpose()?,
             event_types: filter.event_types,
             from: filter.from,
@@ -505,6 +532,54 @@ impl Query {
             .collect();
         let end_cursor = edges.last().map(|edge| edge.cursor.clone());
         Ok(AuditConnection { edges, page_info: PageInfo { has_next_page, end_cursor } })
+    }
+
+    /// One entry of the audit trail, by its position; `null` if there is none the viewer may
+    /// see (an entry of another company reads like a missing one).
+    async fn audit_entry(&self, context: &Context<'_>, position: i64) -> Result<Option<AuditEntry>> {
+        visible_entry(context, AuditQuery { position: Some(position), ..AuditQuery::one() }).await
+    }
+
+    /// The role as it was at `at`, folded from its events up to that instant. `null` if it did
+    /// not exist yet, or belongs to a company whose people the viewer does not see.
+    async fn role_as_of(&self, context: &Context<'_>, id: ID, at: DateTime<Utc>) -> Result<Option<Role>> {
+        let id = parse_id(&id, "id")?;
+        let Some(row) = fold_as_of::<domain::role::Event, domain::role::State>(
+            context,
+            domain::role::CATEGORY,
+            id,
+            at,
+            domain::role::evolve,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let visible = row.state.company_id.is_some_and(|company| Viewer::of(context).sees_people_of(company));
+        Ok(visible.then(|| Role { row: Arc::new(row) }))
+    }
+
+    /// The company as it was at `at`, folded from its events up to that instant. `null` if it
+    /// did not exist yet, or is not one the viewer sees.
+    async fn company_as_of(
+        &self,
+        context: &Context<'_>,
+        id: ID,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Company>> {
+        let id = parse_id(&id, "id")?;
+        if !Viewer::of(context).sees_company(id) {
+            return Ok(None);
+        }
+        let row = fold_as_of::<domain::company::Event, domain::company::State>(
+            context,
+            domain::company::CATEGORY,
+            id,
+            at,
+            domain::company::evolve,
+        )
+        .await?;
+        Ok(row.map(|row| Company { row: Arc::new(row) }))
     }
 
     /// The user as they were at `at`: their events up to that instant, folded with the same
@@ -533,6 +608,45 @@ impl Query {
         };
         Ok(Some(User { row: Arc::new(row), at }))
     }
+}
+
+/// An aggregate's stream up to `at`, folded with its own `evolve`; `None` before it existed.
+async fn fold_as_of<E: domain::EventPayload, S: Default>(
+    context: &Context<'_>,
+    category: &str,
+    id: Uuid,
+    at: DateTime<Utc>,
+    evolve: fn(S, &E) -> S,
+) -> Result<Option<Row<S>>> {
+    let state = context.data::<QueryState>()?;
+    let stream_id = domain::stream_id(category, id);
+    let events = state.log.read_stream_until(&stream_id, at).await.map_err(internal)?;
+    let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
+    let mut folded = S::default();
+    for event in &events {
+        let payload = E::from_stored(&event.event_type, &event.data).map_err(internal)?;
+        folded = evolve(folded, &payload);
+    }
+    Ok(Some(Row {
+        id,
+        state: folded,
+        version: last.version,
+        created_at: first.metadata.recorded_at,
+        updated_at: last.metadata.recorded_at,
+    }))
+}
+
+/// The one entry `query` finds, if the viewer may see it: the operator any; a signed-in user
+/// one recorded for a company whose people they see.
+pub(crate) async fn visible_entry(context: &Context<'_>, query: AuditQuery) -> Result<Option<AuditEntry>> {
+    let state = context.data::<QueryState>()?;
+    let event = state.log.audit(&query).await.map_err(internal)?.into_iter().next();
+    let viewer = Viewer::of(context);
+    Ok(event
+        .filter(|event| {
+            viewer.is_operator() || event.metadata.company_id.is_some_and(|c| viewer.sees_people_of(c))
+        })
+        .map(audit_entry))
 }
 
 fn user_cursor(id: Uuid) -> String {
@@ -569,6 +683,10 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
         correlation_id: ID(metadata.correlation_id.to_string()),
         causation_id: metadata.causation_id.map(|id| ID(id.to_string())),
         request_id: metadata.request_id,
+        reason: metadata.reason,
+        client_ip: metadata.client_ip,
+        user_agent: metadata.user_agent,
+        hash: event.hash,
         schema_version: event.schema_version,
         data: async_graphql::Json(redacted(event.data)),
     }

@@ -760,6 +760,7 @@ pub struct AuditActor {
 
 /// One event of the log, with who did it, when and as part of what.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct AuditEntry {
     /// Global position in the log.
     pub position: i64,
@@ -774,9 +775,30 @@ pub struct AuditEntry {
     pub correlation_id: ID,
     pub causation_id: Option<ID>,
     pub request_id: Option<String>,
+    /// Why, in the words of whoever sent the command (its optional `reason`).
+    pub reason: Option<String>,
+    /// The client's address and `User-Agent`, as the server saw them.
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The event's link in its stream's hash chain (`portal audit verify` recomputes it).
+    pub hash: Option<String>,
     pub schema_version: i32,
     /// The event's payload as stored.
     pub data: Json<serde_json::Value>,
+}
+
+#[async_graphql::ComplexObject]
+impl AuditEntry {
+    /// The entry that caused this one (`causationId`), if the viewer may see it.
+    async fn caused_by(&self, context: &Context<'_>) -> Result<Option<AuditEntry>> {
+        let Some(causation) = &self.causation_id else { return Ok(None) };
+        let Ok(event_id) = uuid::Uuid::parse_str(causation) else { return Ok(None) };
+        crate::visible_entry(
+            context,
+            eventlog::AuditQuery { event_id: Some(event_id), ..eventlog::AuditQuery::one() },
+        )
+        .await
+    }
 }
 
 #[derive(SimpleObject)]

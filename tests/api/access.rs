@@ -329,8 +329,11 @@ async fn graphql_shows_nothing_of_another_tenant(
         user(id: $user) { id } role(id: $role) { id } group(id: $group) { id } company(id: $company) { id }
         ticket(id: $ticket) { id } roles(companyId: $company) { id } groups(companyId: $company) { id }
         userAsOf(id: $user, at: \"2100-01-01T00:00:00Z\") { id }
+        roleAsOf(id: $role, at: \"2100-01-01T00:00:00Z\") { id }
+        companyAsOf(id: $company, at: \"2100-01-01T00:00:00Z\") { id }
         users(companyId: $company) { totalCount } tickets(companyId: $company) { totalCount }
-        auditTrail(filter: { companyId: $company }) { edges { cursor } } }";
+        auditTrail(filter: { companyId: $company }) { edges { cursor } }
+        below: auditTrail(filter: { companyId: $company, includeDescendants: true }) { edges { cursor } } }";
     let foreign = graphql(
         by_id,
         json!({ "user": b_user, "role": b_role, "group": b_group, "company": b.id, "ticket": b_ticket }),
@@ -371,6 +374,11 @@ async fn graphql_shows_nothing_of_another_tenant(
     assert!(!trail.is_empty() && trail.iter().all(|e| e["node"]["companyId"] == json!(a.id)));
     let outbox = graphql("{ notifications { to } }", json!(null)).await;
     assert_eq!(outbox["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let seals = graphql("{ auditIntegrity { unsealedEvents } }", json!(null)).await;
+    assert_eq!(
+        seals["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "the whole log's volume is the operator's"
+    );
     assert!(!outbox.to_string().contains("@example.com"));
 }
 

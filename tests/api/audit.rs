@@ -7,15 +7,45 @@ use serde_json::json;
 use crate::helpers::{App, create_user, on_both_backends, register_company};
 use crate::identity::{PASSWORD, activated_user, sign_in};
 
-on_both_backends!(the_audit_trail_is_sealed_and_verified);
+on_both_backends!(the_audit_trail_is_sealed_and_verified, the_past_and_the_trail_by_request_and_reseller);
 
 const INTEGRITY: &str = "{ auditIntegrity { lastSeal { sequence upToPosition events totalEvents head sealedAt } verifiedUpToPosition unsealedEvents } }";
 
 async fn the_audit_trail_is_sealed_and_verified(mut app: App) {
     let company = register_company(&app, "Audited Ltd").await;
     let alice = create_user(&app, &company, "alice").await;
-    app.ok("ApproveUser", json!({ "userId": alice })).await;
+    // Any command takes a reason, kept with its events, with where the request came from.
+    let approved = app
+        .command_with(
+            "ApproveUser",
+            &json!({ "userId": alice, "reason": "contract signed" }),
+            &[("user-agent", "portal-admin-ui/2.1")],
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{:#}", approved.body);
     app.ok("SuspendUser", json!({ "userId": alice, "reason": "non-payment" })).await;
+    let trail = app.audit(json!({ "userId": alice })).await;
+    let entry = |kind: &str| trail.iter().find(|e| e["type"] == kind).cloned().unwrap_or_default();
+    let approval = entry("UserApproved");
+    assert_eq!(
+        (&approval["reason"], &approval["clientIp"], &approval["userAgent"]),
+        (&json!("contract signed"), &json!("127.0.0.1"), &json!("portal-admin-ui/2.1")),
+        "{approval:#}"
+    );
+    assert_eq!(approval["hash"].as_str().map(str::len), Some(64));
+    let suspension = entry("UserSuspended");
+    assert_eq!(
+        (&suspension["reason"], &suspension["data"]["reason"]),
+        (&json!("non-payment"), &json!("non-payment"))
+    );
+    assert_eq!(entry("UserCreated")["reason"], json!(null));
+    // A reason that is not text, or too long, is refused and changes nothing.
+    let (status, body, _) = app.command("ReactivateUser", json!({ "userId": alice, "reason": 5 })).await;
+    assert_eq!((status, &body["error"]["details"]["reason"]), (400, &json!("must be a string")), "{body:#}");
+    let (status, body, _) =
+        app.command("ReactivateUser", json!({ "userId": alice, "reason": "x".repeat(501) })).await;
+    assert_eq!(status, 400, "{body:#}");
+    assert!(body["error"]["details"]["reason"].is_string(), "{body:#}");
     let events = app.event_count().await as i64;
 
     // The server seals within about a second.
@@ -98,4 +128,82 @@ async fn tamper(app: &App, alice: &str) {
             pool.close().await;
         }
     }
+}
+
+/// `roleAsOf` and `companyAsOf` fold the streams up to an instant; the trail narrows to one
+/// request (`correlationId`) or to a reseller with its customers; `auditEntry` finds one entry
+/// by position, for those who may see it.
+async fn the_past_and_the_trail_by_request_and_reseller(app: App) {
+    let reseller = register_company(&app, "Reseller Ltd").await;
+    let customer = app
+        .ok(
+            "RegisterCompany",
+            json!({ "name": "Customer Co", "mainPhone": crate::helpers::unique_main_phone(), "parentCompanyId": reseller.id }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let role = app.ok("CreateRole", json!({ "companyId": reseller.id, "name": "Billing" })).await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let before = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.ok("UpdateRole", json!({ "roleId": role, "name": "Finance" })).await;
+    app.ok("UpdateCompany", json!({ "companyId": reseller.id, "name": "Reseller Group" })).await;
+
+    let past = app
+        .query(
+            "query($role: ID!, $company: ID!, $at: DateTime!) {
+                roleAsOf(id: $role, at: $at) { name } now: role(id: $role) { name }
+                companyAsOf(id: $company, at: $at) { name } }",
+            json!({ "role": role, "company": reseller.id, "at": before }),
+        )
+        .await;
+    assert_eq!(past["roleAsOf"]["name"], "Billing", "{past:#}");
+    assert_eq!(past["now"]["name"], "Finance");
+    assert_eq!(past["companyAsOf"]["name"], "Reseller Ltd");
+    let before_it = app
+        .query(
+            "query($role: ID!, $at: DateTime!) { roleAsOf(id: $role, at: $at) { name } }",
+            json!({ "role": role, "at": "2000-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(before_it["roleAsOf"], json!(null), "it did not exist yet");
+
+    // One request, every event it wrote: the user, the seat, the role's holder, the member.
+    let alice = create_user(&app, &reseller, "alice-r").await;
+    let created = app.audit(json!({ "userId": alice })).await;
+    let correlation = created[0]["correlationId"].clone();
+    let request = app.audit(json!({ "correlationId": correlation })).await;
+    let mut streams: Vec<&str> = request.iter().filter_map(|e| e["streamId"].as_str()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    assert!(streams.len() >= 3, "{request:#?}");
+    assert!(request.iter().all(|e| e["correlationId"] == correlation));
+
+    // The reseller's trail, with or without its customers'.
+    let own = app.audit(json!({ "companyId": reseller.id })).await;
+    let with_customers = app.audit(json!({ "companyId": reseller.id, "includeDescendants": true })).await;
+    assert!(own.iter().all(|e| e["companyId"] == reseller.id.as_str()));
+    assert!(with_customers.iter().any(|e| e["companyId"] == customer.as_str()));
+    assert_eq!(
+        with_customers.len(),
+        own.len() + app.audit(json!({ "companyId": customer })).await.len(),
+        "the reseller's and the customer's, nothing else"
+    );
+
+    // One entry by its position.
+    let position = created[0]["position"].clone();
+    let entry = app
+        .query(
+            "query($p: Int!) { auditEntry(position: $p) { streamId type causedBy { position } } }",
+            json!({ "p": position }),
+        )
+        .await;
+    assert_eq!(entry["auditEntry"]["streamId"], format!("user-{alice}"));
+    assert_eq!(entry["auditEntry"]["causedBy"], json!(null), "a command is caused by nobody's event");
+    let missing = app.query("{ auditEntry(position: 999999999) { type } }", json!(null)).await;
+    assert_eq!(missing["auditEntry"], json!(null));
 }

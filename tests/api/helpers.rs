@@ -377,7 +377,8 @@ impl App {
                     "query($filter: AuditFilter, $first: Int, $after: String) {
                         auditTrail(filter: $filter, first: $first, after: $after) {
                             edges { cursor node { position streamId version type occurredAt
-                                actor { kind id } companyId correlationId causationId requestId data } }
+                                actor { kind id } companyId correlationId causationId requestId reason clientIp userAgent
+                                hash data } }
                             pageInfo { hasNextPage endCursor }
                         }
                     }",
