@@ -35,7 +35,7 @@ pub use outbox::{outbox, outbox_attempted};
 pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
 pub use seal::{
     BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, events_after, last_seal,
-    next_head, verify,
+    next_head, streams_of_company, verify,
 };
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;

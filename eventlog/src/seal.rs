@@ -205,6 +205,28 @@ pub async fn events_after(database: &Database, position: i64) -> Result<i64, Sto
     Ok(count)
 }
 
+/// The streams of `category` with an event recorded for `company_id` at or before `until`.
+pub async fn streams_of_company(
+    database: &Database,
+    company_id: uuid::Uuid,
+    category: &str,
+    until: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    let pattern = format!("{category}-%");
+    let streams = with_reader!(database, |pool| {
+        sqlx::query_scalar(
+            "select distinct stream_id from events where company_id = $1 and stream_id like $2 \
+             and recorded_at <= $3 order by stream_id",
+        )
+        .bind(company_id)
+        .bind(&pattern)
+        .bind(until)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(streams)
+}
+
 /// The sealer's state between rounds.
 pub struct Sealer {
     links: Links,

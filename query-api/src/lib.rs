@@ -7,6 +7,8 @@
 //! Must not: write anything, or read a read-model table with SQL of its own (that lives in
 //! `projections::read`).
 
+mod access_as_of;
+mod changes;
 mod loaders;
 mod types;
 mod viewer;
@@ -534,6 +536,21 @@ impl Query {
         Ok(AuditConnection { edges, page_info: PageInfo { has_next_page, end_cursor } })
     }
 
+    /// Who could use `module` in the company at `at`, and why: each user of the company then
+    /// with a level above NONE, their status, the sources of that level, and the events that last
+    /// set what it rests on (the grant; or the role or group assignment with the role's grant).
+    /// Empty for a company whose people the viewer does not see.
+    async fn access_as_of(
+        &self,
+        context: &Context<'_>,
+        company_id: ID,
+        module: PermissionModule,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<access_as_of::AccessGrant>> {
+        let company_id = parse_id(&company_id, "companyId")?;
+        access_as_of::access_as_of(context, company_id, module.into(), at).await
+    }
+
     /// One entry of the audit trail, by its position; `null` if there is none the viewer may
     /// see (an entry of another company reads like a missing one).
     async fn audit_entry(&self, context: &Context<'_>, position: i64) -> Result<Option<AuditEntry>> {
@@ -696,7 +713,7 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
 /// cracked offline), token and PIN hashes, and the id of a sign-in waiting for its PIN (with it,
 /// a colleague could void someone's sign-in), and the sealed secret of an authenticator app.
 /// The event log keeps them; only the answer hides them, so the log still verifies.
-const REDACTED: [&str; 5] = ["passwordHash", "tokenHash", "pinHash", "challengeId", "secret"];
+pub(crate) const REDACTED: [&str; 5] = ["passwordHash", "tokenHash", "pinHash", "challengeId", "secret"];
 
 fn redacted(mut data: serde_json::Value) -> serde_json::Value {
     if let Some(object) = data.as_object_mut() {

@@ -789,6 +789,16 @@ pub struct AuditEntry {
 
 #[async_graphql::ComplexObject]
 impl AuditEntry {
+    /// The fields of its aggregate this event changed, before and after: the stream folded to
+    /// just before it and to just after it, with the write side's `evolve` (nothing is stored
+    /// twice). Secrets are redacted as in `data`.
+    async fn changes(&self, context: &Context<'_>) -> Result<Vec<crate::changes::FieldChange>> {
+        let Some((category, _)) = domain::parse_stream_id(&self.stream_id) else { return Ok(Vec::new()) };
+        let state = context.data::<crate::QueryState>()?;
+        let events = state.log.read_stream(&self.stream_id, 0).await.map_err(internal)?;
+        crate::changes::changes(category, &events, self.version).map_err(internal)
+    }
+
     /// The entry that caused this one (`causationId`), if the viewer may see it.
     async fn caused_by(&self, context: &Context<'_>) -> Result<Option<AuditEntry>> {
         let Some(causation) = &self.causation_id else { return Ok(None) };

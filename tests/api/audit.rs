@@ -7,7 +7,11 @@ use serde_json::json;
 use crate::helpers::{App, create_user, on_both_backends, register_company};
 use crate::identity::{PASSWORD, activated_user, sign_in};
 
-on_both_backends!(the_audit_trail_is_sealed_and_verified, the_past_and_the_trail_by_request_and_reseller);
+on_both_backends!(
+    the_audit_trail_is_sealed_and_verified,
+    the_past_and_the_trail_by_request_and_reseller,
+    who_could_use_a_module_then_and_why
+);
 
 const INTEGRITY: &str = "{ auditIntegrity { lastSeal { sequence upToPosition events totalEvents head sealedAt } verifiedUpToPosition unsealedEvents } }";
 
@@ -46,6 +50,24 @@ async fn the_audit_trail_is_sealed_and_verified(mut app: App) {
         app.command("ReactivateUser", json!({ "userId": alice, "reason": "x".repeat(501) })).await;
     assert_eq!(status, 400, "{body:#}");
     assert!(body["error"]["details"]["reason"].is_string(), "{body:#}");
+    // The suspension as the fields it changed; an activation never shows a hash.
+    let changed = app
+        .query(
+            "query($user: ID!) { auditTrail(filter: { userId: $user }) { edges { node { type changes { field before after } } } } }",
+            json!({ "user": alice }),
+        )
+        .await;
+    let edges = changed["auditTrail"]["edges"].as_array().cloned().unwrap_or_default();
+    let suspended = edges.iter().find(|e| e["node"]["type"] == "UserSuspended").expect("the suspension");
+    let fields: Vec<&str> = suspended["node"]["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["field"].as_str())
+        .collect();
+    assert!(fields.contains(&"suspended") && fields.contains(&"suspensionReason"), "{suspended:#}");
+    let created = edges.iter().find(|e| e["node"]["type"] == "UserCreated").expect("the creation");
+    assert!(created["node"]["changes"].as_array().is_some_and(|c| c.len() > 5), "{created:#}");
     let events = app.event_count().await as i64;
 
     // The server seals within about a second.
@@ -77,6 +99,15 @@ async fn the_audit_trail_is_sealed_and_verified(mut app: App) {
         .expect("send");
     let body: serde_json::Value = answer.json().await.expect("json");
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body:#} ({user})");
+    let activation = app
+        .query(
+            "query($user: ID!) { auditTrail(filter: { userId: $user }) { edges { node { type changes { field before after } } } } }",
+            json!({ "user": user }),
+        )
+        .await
+        .to_string();
+    assert!(activation.contains("PasswordSet") && activation.contains("activated"), "{activation}");
+    assert!(!activation.contains("$argon2") && !activation.contains("tokenHash"), "{activation}");
 
     // Stopped, the store verifies: every event, and the head the server sealed.
     let total = app.event_count().await;
@@ -172,6 +203,20 @@ async fn the_past_and_the_trail_by_request_and_reseller(app: App) {
         .await;
     assert_eq!(before_it["roleAsOf"], json!(null), "it did not exist yet");
 
+    // What each entry changed, from the stream: the role's rename, before and after.
+    let renamed = app
+        .query(
+            "query($role: ID!) { auditTrail(filter: { streamId: $role, eventTypes: [\"RoleUpdated\"] }) {
+                edges { node { changes { field before after } } } } }",
+            json!({ "role": format!("role-{role}") }),
+        )
+        .await;
+    assert_eq!(
+        renamed["auditTrail"]["edges"][0]["node"]["changes"],
+        json!([{ "field": "name", "before": "Billing", "after": "Finance" }]),
+        "{renamed:#}"
+    );
+
     // One request, every event it wrote: the user, the seat, the role's holder, the member.
     let alice = create_user(&app, &reseller, "alice-r").await;
     let created = app.audit(json!({ "userId": alice })).await;
@@ -206,4 +251,88 @@ async fn the_past_and_the_trail_by_request_and_reseller(app: App) {
     assert_eq!(entry["auditEntry"]["causedBy"], json!(null), "a command is caused by nobody's event");
     let missing = app.query("{ auditEntry(position: 999999999) { type } }", json!(null)).await;
     assert_eq!(missing["auditEntry"], json!(null));
+}
+
+const ACCESS: &str = "query($company: ID!, $at: DateTime!) {
+    accessAsOf(companyId: $company, module: BILLING, at: $at) {
+        userId username status level sources because { type reason actor { kind } } } }";
+
+/// `accessAsOf`: who could use BILLING in a company at an instant, at what level, from which
+/// source, and the events (with their reasons) that gave it.
+async fn who_could_use_a_module_then_and_why(app: App) {
+    let company = register_company(&app, "Ledger Ltd").await;
+    let role = app
+        .ok(
+            "CreateRole",
+            json!({ "companyId": company.id, "name": "Billing Viewers", "permissions": [{ "module": "BILLING", "level": "VIEW" }] }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let bob = create_user(&app, &company, "bob").await;
+    let carol = create_user(&app, &company, "carol").await;
+    let dave = create_user(&app, &company, "dave").await;
+    let erin = create_user(&app, &company, "erin").await;
+    app.ok("AssignRole", json!({ "userId": bob, "roleId": role, "reason": "new hire in accounts" })).await;
+    app.ok(
+        "GrantPermission",
+        json!({ "userId": carol, "module": "BILLING", "level": "EDIT", "reason": "month-end close" }),
+    )
+    .await;
+    app.ok("AssignRole", json!({ "userId": erin, "roleId": company.administrator_role_id })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let then = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.ok("RevokePermission", json!({ "userId": carol, "module": "BILLING", "reason": "close done" })).await;
+    app.ok("GrantPermission", json!({ "userId": dave, "module": "BILLING", "level": "VIEW" })).await;
+
+    let at_then = app.query(ACCESS, json!({ "company": company.id, "at": then })).await;
+    let grants = at_then["accessAsOf"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = grants.iter().filter_map(|g| g["username"].as_str()).collect();
+    assert_eq!(names, ["bob", "carol", "erin"], "{at_then:#}");
+    let [bob_then, carol_then, erin_then] = [&grants[0], &grants[1], &grants[2]];
+    assert_eq!(bob_then["userId"], bob.as_str());
+    assert_eq!((&bob_then["level"], &bob_then["sources"]), (&json!("VIEW"), &json!(["ROLE"])));
+    let why: Vec<(&str, &serde_json::Value)> = bob_then["because"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["type"].as_str().unwrap_or(""), &e["reason"]))
+        .collect();
+    assert_eq!(
+        why,
+        [("RoleCreated", &json!(null)), ("RoleAssigned", &json!("new hire in accounts"))],
+        "{bob_then:#}"
+    );
+    assert_eq!((&carol_then["level"], &carol_then["sources"]), (&json!("EDIT"), &json!(["DIRECT"])));
+    assert_eq!(
+        carol_then["because"],
+        json!([{ "type": "UserPermissionGranted", "reason": "month-end close", "actor": { "kind": "OPERATOR" } }])
+    );
+    assert_eq!((&erin_then["level"], &erin_then["status"]), (&json!("FULL"), &json!("PENDING_APPROVAL")));
+
+    let now = app.query(ACCESS, json!({ "company": company.id, "at": chrono::Utc::now() })).await;
+    let names: Vec<&str> =
+        now["accessAsOf"].as_array().into_iter().flatten().filter_map(|g| g["username"].as_str()).collect();
+    assert_eq!(names, ["bob", "dave", "erin"], "carol's grant was revoked, dave got one: {now:#}");
+    let before = app.query(ACCESS, json!({ "company": company.id, "at": "2000-01-01T00:00:00Z" })).await;
+    assert_eq!(before["accessAsOf"], json!([]));
+
+    // Another company's admin asks: nothing, as for a company that does not exist.
+    let other = register_company(&app, "Elsewhere Books").await;
+    let stranger = activated_user(&app, &other, "stranger-b").await;
+    app.ok("AssignRole", json!({ "userId": stranger, "roleId": other.administrator_role_id })).await;
+    let session = sign_in(&app, "stranger-b", PASSWORD).await.body["sessionToken"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    let answer = crate::identity::post(
+        &app,
+        "/graphql",
+        json!({ "query": ACCESS, "variables": { "company": company.id, "at": then } }),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(answer.body["data"]["accessAsOf"], json!([]), "{:#}", answer.body);
 }

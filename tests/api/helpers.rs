@@ -413,6 +413,20 @@ impl App {
         }
     }
 
+    /// The entries `filter` selects, once there are at least `count` (waiting, bounded): for
+    /// events whose reply carried no position to wait for (sign-in steps). On Postgres an event
+    /// becomes readable once every older transaction of the server has ended.
+    pub async fn audit_at_least(&self, filter: Value, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let entries = self.audit(filter.clone()).await;
+            if entries.len() >= count || Instant::now() >= deadline {
+                return entries;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// How many events the log holds (after the last command).
     pub async fn event_count(&self) -> usize {
         self.audit(json!(null)).await.len()
