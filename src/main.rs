@@ -57,6 +57,14 @@ enum AuditCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Writes the audit trail as a file, in commit order: every event recorded for a company (and
+    /// the companies under it, with --include-descendants), or all, in [--from, --to).
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        export: audit::ExportArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +143,10 @@ fn main() -> anyhow::Result<()> {
                 rebuild(store, &read_model).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Audit { command: AuditCommand::Export { store, export } } => {
+                let store = open_store(&store).await?;
+                audit::export(&store.database, &export).await
+            }
             Command::Audit { command: AuditCommand::Verify { store } } => {
                 let store = open_store(&store).await?;
                 if audit::verify(&store.database).await? {

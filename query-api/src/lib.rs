@@ -9,6 +9,7 @@
 
 mod access_as_of;
 mod changes;
+pub mod export;
 mod loaders;
 mod types;
 mod viewer;
@@ -715,7 +716,7 @@ fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
 /// The event log keeps them; only the answer hides them, so the log still verifies.
 pub(crate) const REDACTED: [&str; 5] = ["passwordHash", "tokenHash", "pinHash", "challengeId", "secret"];
 
-fn redacted(mut data: serde_json::Value) -> serde_json::Value {
+pub(crate) fn redacted(mut data: serde_json::Value) -> serde_json::Value {
     if let Some(object) = data.as_object_mut() {
         for field in REDACTED {
             if let Some(value) = object.get_mut(field) {
@@ -753,7 +754,120 @@ pub type Authenticate = Arc<
 >;
 
 pub fn router(state: GraphqlState) -> Router {
-    Router::new().route("/graphql", get(graphiql).post(graphql)).with_state(state)
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/audit/export", get(audit_export))
+        .with_state(state)
+}
+
+/// An error of `GET /audit/export`, in the command API's shape.
+fn http_error(status: axum::http::StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The companies an export covers: one, with those under it when asked; all when none is named.
+pub async fn export_companies(
+    database: &Database,
+    company_id: Option<Uuid>,
+    include_descendants: bool,
+) -> std::result::Result<Option<Vec<Uuid>>, String> {
+    let Some(company_id) = company_id else {
+        return if include_descendants {
+            Err("includeDescendants needs companyId".to_owned())
+        } else {
+            Ok(None)
+        };
+    };
+    let whole = Reader::Whole(database.clone());
+    let known =
+        projections::read::companies_by_ids(&whole, &[company_id]).await.map_err(|e| e.to_string())?;
+    if known.is_empty() {
+        return Err(format!("no company has id {company_id}"));
+    }
+    let mut ids = vec![company_id];
+    if include_descendants {
+        let below =
+            projections::read::descendants_of_company(&whole, company_id).await.map_err(|e| e.to_string())?;
+        ids.extend(below.into_iter().map(|row| row.id));
+    }
+    Ok(Some(ids))
+}
+
+/// `GET /audit/export?companyId=&includeDescendants=&from=&to=&format=jsonl|csv` (operator
+/// only): the audit trail as a file, streamed page by page.
+async fn audit_export(
+    State(state): State<GraphqlState>,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    use axum::http::StatusCode;
+    match (state.authenticate)(headers).await {
+        Access::Granted(Viewer::Operator) => {}
+        Access::Unauthenticated => {
+            return http_error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
+        }
+        _ => return http_error(StatusCode::FORBIDDEN, "forbidden", "the audit export is the operator's"),
+    }
+    let bad = |message: String| http_error(StatusCode::BAD_REQUEST, "invalid_fields", &message);
+    if let Some(unknown) = params
+        .keys()
+        .find(|key| !["companyId", "includeDescendants", "from", "to", "format"].contains(&key.as_str()))
+    {
+        return bad(format!("{unknown}: not a parameter of the export"));
+    }
+    let instant = |name: &str| -> std::result::Result<Option<DateTime<Utc>>, String> {
+        params
+            .get(name)
+            .map(|text| {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| format!("{name}: {text:?} is not an RFC 3339 instant"))
+            })
+            .transpose()
+    };
+    let parsed = (|| {
+        let format = params.get("format").map_or("jsonl", String::as_str).parse::<export::Format>()?;
+        let company_id = params
+            .get("companyId")
+            .map(|id| Uuid::parse_str(id).map_err(|_| format!("companyId: {id:?} is not an id")))
+            .transpose()?;
+        let include_descendants = match params.get("includeDescendants").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(format!("includeDescendants: {other:?} is not true or false")),
+        };
+        let (from, to) = (instant("from")?, instant("to")?);
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err("from must not be after to".to_owned());
+        }
+        Ok((format, company_id, include_descendants, from, to))
+    })();
+    let (format, company_id, include_descendants, from, to) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => return bad(message),
+    };
+    let company_ids = match export_companies(&state.database, company_id, include_descendants).await {
+        Ok(ids) => ids,
+        Err(message) if message.starts_with("no company") => {
+            return http_error(StatusCode::NOT_FOUND, "not_found", &message);
+        }
+        Err(message) => return bad(message),
+    };
+    let export = export::Export { company_ids, from, to, format };
+    let name =
+        format!("audit-{}.{}", company_id.map_or("all".to_owned(), |id| id.to_string()), format.extension());
+    let body = axum::body::Body::from_stream(export.stream(Arc::clone(&state.log)));
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, format.content_type().to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn graphiql() -> Html<String> {

@@ -10,7 +10,8 @@ use crate::identity::{PASSWORD, activated_user, sign_in};
 on_both_backends!(
     the_audit_trail_is_sealed_and_verified,
     the_past_and_the_trail_by_request_and_reseller,
-    who_could_use_a_module_then_and_why
+    who_could_use_a_module_then_and_why,
+    auditors_export_the_trail_as_a_file
 );
 
 const INTEGRITY: &str = "{ auditIntegrity { lastSeal { sequence upToPosition events totalEvents head sealedAt } verifiedUpToPosition unsealedEvents } }";
@@ -335,4 +336,108 @@ async fn who_could_use_a_module_then_and_why(app: App) {
     )
     .await;
     assert_eq!(answer.body["data"]["accessAsOf"], json!([]), "{:#}", answer.body);
+}
+
+/// GET /audit/export as the operator, streamed.
+async fn export(app: &App, query: &str, token: &str) -> (u16, String, String) {
+    let response = app
+        .client()
+        .get(app.url(&format!("/audit/export?{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    (status, content_type, response.text().await.expect("the body"))
+}
+
+/// The trail of a reseller (and its customers) as JSON lines and CSV, over HTTP and from the
+/// command line, the same rows the audit trail shows; bad parameters are named.
+async fn auditors_export_the_trail_as_a_file(mut app: App) {
+    let reseller = register_company(&app, "Export Ltd").await;
+    let customer = app
+        .ok(
+            "RegisterCompany",
+            json!({ "name": "Export Customer", "mainPhone": crate::helpers::unique_main_phone(), "parentCompanyId": reseller.id }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let user = create_user(&app, &reseller, "exported").await;
+    app.ok("SuspendUser", json!({ "userId": user, "reason": "audit, \"quoted\", and, commas" })).await;
+    app.ok("SetPassword", json!({ "userId": user, "password": "Admin-Set-123" })).await;
+    let own = app.audit(json!({ "companyId": reseller.id })).await;
+    let both = app.audit(json!({ "companyId": reseller.id, "includeDescendants": true })).await;
+    assert!(both.len() > own.len());
+
+    let token = crate::helpers::TOKEN;
+    let (status, content_type, body) = export(&app, &format!("companyId={}", reseller.id), token).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/x-ndjson"), "{body}");
+    let rows: Vec<serde_json::Value> =
+        body.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    let positions =
+        |entries: &[serde_json::Value]| entries.iter().map(|e| e["position"].clone()).collect::<Vec<_>>();
+    assert_eq!(positions(&rows), positions(&own), "the same events as the trail, in commit order");
+    assert!(rows.iter().all(|row| row["hash"].as_str().is_some_and(|h| h.len() == 64)));
+    assert!(!body.contains("$argon2"), "password hashes are redacted in exports too");
+
+    let query = format!("companyId={}&includeDescendants=true&format=csv", reseller.id);
+    let (status, content_type, body) = export(&app, &query, token).await;
+    assert_eq!((status, content_type.as_str()), (200, "text/csv; charset=utf-8"));
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let headers = reader.headers().expect("a header").clone();
+    assert_eq!(&headers[0], "position");
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
+    assert_eq!(records.len(), both.len());
+    let reason = headers.iter().position(|h| h == "reason").expect("a reason column");
+    assert!(records.iter().any(|r| &r[reason] == "audit, \"quoted\", and, commas"), "quoted exactly");
+    let company = headers.iter().position(|h| h == "companyId").expect("a companyId column");
+    assert!(records.iter().any(|r| r[company] == customer));
+
+    // Bad parameters are named; the export is the operator's.
+    let (status, _, body) = export(&app, "format=xml", token).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("format must be jsonl or csv"), "{body}");
+    let (status, _, body) = export(&app, "from=2025-02-01T00:00:00Z&to=2025-01-01T00:00:00Z", token).await;
+    assert!(status == 400 && body.contains("from must not be after to"), "{body}");
+    let (status, _, _) = export(&app, &format!("companyId={}", uuid::Uuid::now_v7()), token).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = export(&app, "", "not-a-token").await;
+    assert_eq!(status, 401);
+    let session = {
+        let id = activated_user(&app, &reseller, "exporter").await;
+        app.ok("AssignRole", json!({ "userId": id, "roleId": reseller.administrator_role_id })).await;
+        sign_in(&app, "exporter", PASSWORD).await.body["sessionToken"].as_str().expect("a session").to_owned()
+    };
+    let (status, _, _) = export(&app, "", &session).await;
+    assert_eq!(status, 403, "even a company's admin");
+
+    // The command line writes the same rows to a file.
+    app.stop().await;
+    let file = app.data_dir().join("export.csv");
+    let file_arg = file.to_string_lossy().into_owned();
+    let company_arg = reseller.id.clone();
+    let output = app
+        .run_cli(&[
+            "audit",
+            "export",
+            "--company",
+            &company_arg,
+            "--include-descendants",
+            "--format",
+            "csv",
+            "--output",
+            &file_arg,
+        ])
+        .await;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = std::fs::read_to_string(&file).expect("the export file");
+    let mut reader = csv::Reader::from_reader(written.as_bytes());
+    assert!(reader.records().count() > both.len(), "and the events since (the exporter's)");
+    let output = app.run_cli(&["audit", "export", "--format", "xml"]).await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("jsonl or csv"));
 }
