@@ -26,7 +26,7 @@ pub const CONTENT_TYPES: [&str; 6] =
     ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv"];
 
 /// An uploaded file as a ticket's events refer to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttachmentRef {
     pub id: Uuid,

@@ -53,7 +53,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     #[serde(rename_all = "camelCase")]
@@ -117,7 +117,7 @@ pub fn name_claim(company_id: Uuid, name: &str) -> String {
     format!("group-name:{company_id}:{}", name.trim().to_lowercase())
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct State {
     pub company_id: Option<Uuid>,

@@ -12,6 +12,7 @@ pub mod permissions;
 pub mod phone;
 pub mod policy;
 pub mod role;
+pub mod schemas;
 pub mod ticket;
 pub mod user;
 pub mod validate;
@@ -30,7 +31,7 @@ pub struct Context {
     pub now: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Actor {
     pub kind: ActorKind,
@@ -49,7 +50,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ActorKind {
     Operator,

@@ -13,7 +13,7 @@ pub const PASSWORD_MAX: u32 = 1024;
 pub const MAX_LOCK_MINUTES: u32 = 24 * 60;
 
 /// What a username must look like. Letters and digits are always allowed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsernamePolicy {
     pub min_length: u32,
@@ -71,7 +71,7 @@ impl UsernamePolicy {
 }
 
 /// What a password must look like.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordPolicy {
     /// Failed sign-ins in a row that lock the account.

@@ -43,14 +43,14 @@ pub enum Command {
 }
 
 /// Who holds a role: a user directly, or a group whose members inherit it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Holder {
     User(Uuid),
     Group(Uuid),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     #[serde(rename_all = "camelCase")]
@@ -125,7 +125,7 @@ pub fn name_claim(company_id: Uuid, name: &str) -> String {
     format!("role-name:{company_id}:{}", name.trim().to_lowercase())
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct State {
     pub company_id: Option<Uuid>,

@@ -34,7 +34,9 @@ pub const CATEGORY: &str = "user";
 
 /// The profile fields a user or an admin may change. `Email`, `FirstName` and `LastName` are
 /// required; the others may be cleared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Field {
     Email,
@@ -120,7 +122,7 @@ impl Field {
 }
 
 /// `ARCHIVE` is TeleMessage's default subscriber; `PRO` adds administrative capabilities.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServiceLevel {
     #[default]
@@ -129,7 +131,7 @@ pub enum ServiceLevel {
 }
 
 /// Where a user stands, derived from the lifecycle flags (the strongest wins).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     PendingApproval,
@@ -273,7 +275,7 @@ pub struct NewChallenge {
 }
 
 /// How the second factor reaches the user: a PIN by SMS, or a code from an authenticator app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SecondFactor {
     #[default]
@@ -282,7 +284,7 @@ pub enum SecondFactor {
 }
 
 /// An authenticator app (RFC 6238 TOTP) of the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TotpFactor {
     /// The shared secret, sealed with the user's vault key.
@@ -295,7 +297,7 @@ pub struct TotpFactor {
 }
 
 /// A PIN sent by SMS, waiting; only its hash is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingChallenge {
     pub challenge_id: Uuid,
@@ -311,7 +313,7 @@ pub struct PendingChallenge {
 pub const PIN_ATTEMPTS: u32 = 3;
 
 /// What a single-use token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TokenPurpose {
     /// The invitation sent when the user is created (or sent again).
@@ -321,7 +323,7 @@ pub enum TokenPurpose {
 }
 
 /// How a password came to be set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PasswordSource {
     /// Through an invitation or reset token.
@@ -333,7 +335,7 @@ pub enum PasswordSource {
 }
 
 /// A token waiting to be redeemed; only its hash is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingToken {
     #[serde(skip)]
@@ -351,7 +353,7 @@ pub struct SettingsChanges {
 }
 
 /// What becomes of the old number when a mobile number changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PreviousNumber {
     /// Kept for this user (no one else may take it) but no longer used.
@@ -361,7 +363,7 @@ pub enum PreviousNumber {
 }
 
 /// A mobile number the user had before.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviousMobile {
     pub number: String,
@@ -369,7 +371,7 @@ pub struct PreviousMobile {
 }
 
 /// A company's pending request to take the user over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnershipRequest {
     pub request_id: Uuid,
@@ -409,7 +411,7 @@ pub struct ProfileChanges {
     pub service_level: Option<ServiceLevel>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
     #[serde(rename_all = "camelCase")]
@@ -893,7 +895,7 @@ pub fn extension_claim(company_id: Uuid, extension: &str) -> String {
     format!("extension:{company_id}:{extension}")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct State {
     pub company_id: Option<Uuid>,

@@ -33,7 +33,7 @@ impl NewEvent {
         NewEvent {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
-            schema_version: 1,
+            schema_version: domain::schemas::version_of(event.event_type()),
             data: event.to_data(),
         }
     }
@@ -311,7 +311,10 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// Decodes the payload as one aggregate's event type.
     pub fn payload<E: domain::EventPayload>(&self) -> Result<E, serde_json::Error> {
-        E::from_stored(&self.event_type, &self.data)
+        E::from_stored(
+            &self.event_type,
+            &domain::schemas::upcast(&self.event_type, self.schema_version, self.data.clone()),
+        )
     }
 }
 

@@ -49,7 +49,7 @@ async fn fold<E: EventPayload, S: Default>(
     let events = state.log.read_stream_until(stream_id, at).await.map_err(internal)?;
     let mut folded = S::default();
     for event in &events {
-        folded = evolve(folded, &E::from_stored(&event.event_type, &event.data).map_err(internal)?);
+        folded = evolve(folded, &event.payload::<E>().map_err(internal)?);
     }
     Ok(Folded { state: folded, events })
 }
@@ -64,7 +64,7 @@ fn last_set<E: EventPayload, S: Default, P: PartialEq>(
     let mut current = project(&state);
     let mut cause = None;
     for event in events {
-        let Ok(payload) = E::from_stored(&event.event_type, &event.data) else { continue };
+        let Ok(payload) = event.payload::<E>() else { continue };
         state = evolve(state, &payload);
         let value = project(&state);
         if value != current {

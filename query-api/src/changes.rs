@@ -34,7 +34,7 @@ fn around<E: EventPayload, S: Default + Clone + Serialize>(
         if event.version == version {
             before = Some(state.clone());
         }
-        let payload = E::from_stored(&event.event_type, &event.data).map_err(|error| error.to_string())?;
+        let payload = event.payload::<E>().map_err(|error| error.to_string())?;
         state = evolve(state, &payload);
     }
     let before = before.ok_or_else(|| format!("version {version} is not in the stream"))?;

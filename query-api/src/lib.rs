@@ -32,7 +32,6 @@ use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use domain::EventPayload as _;
 use eventlog::{AuditQuery, Checkpoint, Database, EventLog};
 use projections::Progress;
 use projections::read::{CompanyQuery, Reader, Row, TicketQuery, UserQuery};
@@ -610,8 +609,7 @@ impl Query {
         let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
         let mut user_state = domain::user::State::default();
         for event in &events {
-            let payload =
-                domain::user::Event::from_stored(&event.event_type, &event.data).map_err(internal)?;
+            let payload = event.payload::<domain::user::Event>().map_err(internal)?;
             user_state = domain::user::evolve(user_state, &payload);
         }
         if !Viewer::of(context).sees_user(id, user_state.company_id) {
@@ -642,7 +640,7 @@ async fn fold_as_of<E: domain::EventPayload, S: Default>(
     let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
     let mut folded = S::default();
     for event in &events {
-        let payload = E::from_stored(&event.event_type, &event.data).map_err(internal)?;
+        let payload = event.payload::<E>().map_err(internal)?;
         folded = evolve(folded, &payload);
     }
     Ok(Some(Row {
