@@ -51,34 +51,32 @@ impl<'a> EventContent<'a> {
     /// The event's link in its stream's chain, after `previous` (`None` for a stream's first).
     pub fn hash(&self, previous: Option<&str>) -> String {
         let metadata = self.metadata;
-        let optional = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-        let mut json = String::new();
-        canonical_json(self.data, &mut json);
-        let fields = [
-            "portal-event-v1".to_owned(),
-            previous.unwrap_or_default().to_owned(),
-            self.stream_id.to_owned(),
-            self.version.to_string(),
-            self.event_id.to_string(),
-            self.event_type.to_owned(),
-            self.schema_version.to_string(),
-            json,
-            optional(metadata.company_id),
-            metadata.actor.kind.as_str().to_owned(),
-            optional(metadata.actor.id),
-            metadata.correlation_id.to_string(),
-            optional(metadata.causation_id),
-            metadata.request_id.clone().unwrap_or_default(),
-            metadata.recorded_at.trunc_subsecs(6).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            metadata.reason.clone().unwrap_or_default(),
-            metadata.client_ip.clone().unwrap_or_default(),
-            metadata.user_agent.clone().unwrap_or_default(),
-        ];
         let mut hasher = Sha256::new();
-        for field in &fields {
-            hasher.update((field.len() as u64).to_be_bytes());
-            hasher.update(field.as_bytes());
-        }
+        let mut field = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        };
+        let optional = |id: Option<uuid::Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
+        let mut json = String::with_capacity(256);
+        canonical_json(self.data, &mut json);
+        field(b"portal-event-v1");
+        field(previous.unwrap_or_default().as_bytes());
+        field(self.stream_id.as_bytes());
+        field(self.version.to_string().as_bytes());
+        field(self.event_id.to_string().as_bytes());
+        field(self.event_type.as_bytes());
+        field(self.schema_version.to_string().as_bytes());
+        field(json.as_bytes());
+        field(optional(metadata.company_id).as_bytes());
+        field(metadata.actor.kind.as_str().as_bytes());
+        field(optional(metadata.actor.id).as_bytes());
+        field(metadata.correlation_id.to_string().as_bytes());
+        field(optional(metadata.causation_id).as_bytes());
+        field(metadata.request_id.as_deref().unwrap_or_default().as_bytes());
+        field(metadata.recorded_at.trunc_subsecs(6).format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string().as_bytes());
+        field(metadata.reason.as_deref().unwrap_or_default().as_bytes());
+        field(metadata.client_ip.as_deref().unwrap_or_default().as_bytes());
+        field(metadata.user_agent.as_deref().unwrap_or_default().as_bytes());
         hex::encode(hasher.finalize())
     }
 }

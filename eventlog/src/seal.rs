@@ -20,7 +20,7 @@ use crate::chain::EventContent;
 use crate::{Checkpoint, Database, EventLog, RecordedEvent, StoreError, with_reader, with_writer};
 
 /// Events read per batch while sealing or verifying.
-const BATCH: i64 = 5_000;
+const BATCH: i64 = 10_000;
 /// Most events one seal covers.
 pub const SEAL_EVERY: u64 = 10_000;
 /// The head before the first seal.
@@ -309,78 +309,125 @@ impl Sealer {
     }
 }
 
-/// Recomputes every link and every seal from the first event; `progress` hears the count of
-/// events checked after each batch.
-pub async fn verify(
-    log: &dyn EventLog,
-    database: &Database,
-    mut progress: impl FnMut(u64),
-) -> Result<Verification, StoreError> {
-    let seals = all_seals(database).await?;
-    let mut next_seal = seals.iter().peekable();
-    let mut links = Links { streams: HashMap::new() };
-    let (mut head, mut events, mut unchained, mut since_seal) = (GENESIS.to_owned(), 0u64, 0u64, 0u64);
-    let mut after = Checkpoint::START;
-    let seal_broken = |seal: &Seal, what: String| {
+/// Where a verification has got to.
+struct Walk<'a> {
+    seals: &'a [Seal],
+    /// The next seal to reach.
+    next_seal: usize,
+    links: Links,
+    head: String,
+    events: u64,
+    unchained: u64,
+    since_seal: u64,
+}
+
+impl Walk<'_> {
+    fn seal_broken(seal: &Seal, what: String) -> Verification {
         Verification::Broken(BrokenLink {
             stream_id: None,
             version: None,
             position: Some(seal.up_to_position),
             what: format!("seal {}: {what}", seal.sequence),
         })
-    };
-    loop {
-        let batch = log.read_all(after, BATCH).await?;
-        for event in &batch {
-            if let Some(seal) = next_seal.peek()
+    }
+
+    /// Checks one page of events in commit order; the verdict if something is broken.
+    fn check(&mut self, batch: &[RecordedEvent]) -> Option<Verification> {
+        for event in batch {
+            if let Some(seal) = self.seals.get(self.next_seal)
                 && event.checkpoint > seal.up_to()
             {
-                return Ok(seal_broken(
+                return Some(Self::seal_broken(
                     seal,
                     "the event it ends at is missing, or events were moved".to_owned(),
                 ));
             }
-            let previous = links.streams.get(&event.stream_id).map(|(v, h)| (*v, h.as_deref()));
+            let previous = self.links.streams.get(&event.stream_id).map(|(v, h)| (*v, h.as_deref()));
             match Links::check(event, previous) {
                 Ok(true) => {}
-                Ok(false) => unchained += 1,
-                Err(broken) => return Ok(Verification::Broken(broken)),
+                Ok(false) => self.unchained += 1,
+                Err(broken) => return Some(Verification::Broken(broken)),
             }
-            links.streams.insert(event.stream_id.clone(), (event.version, event.hash.clone()));
-            head = next_head(&head, event.position, event.hash.as_deref().unwrap_or_default());
-            events += 1;
-            since_seal += 1;
-            after = event.checkpoint;
-            if let Some(seal) = next_seal.peek()
-                && event.checkpoint == seal.up_to()
-            {
-                if since_seal as i64 != seal.events || events as i64 != seal.total_events {
-                    return Ok(seal_broken(
-                        seal,
-                        format!(
-                            "it covered {} events ({} in all), the log now has {since_seal} ({events} in all) there: events were removed or added",
-                            seal.events, seal.total_events
-                        ),
-                    ));
-                }
-                if seal.head != head {
-                    return Ok(seal_broken(
-                        seal,
-                        "the events it covered are not the ones sealed (changed, removed, added or reordered)"
-                            .to_owned(),
-                    ));
-                }
-                next_seal.next();
-                since_seal = 0;
+            self.links.streams.insert(event.stream_id.clone(), (event.version, event.hash.clone()));
+            self.head = next_head(&self.head, event.position, event.hash.as_deref().unwrap_or_default());
+            self.events += 1;
+            self.since_seal += 1;
+            let Some(seal) = self.seals.get(self.next_seal).filter(|seal| event.checkpoint == seal.up_to())
+            else {
+                continue;
+            };
+            if self.since_seal as i64 != seal.events || self.events as i64 != seal.total_events {
+                return Some(Self::seal_broken(
+                    seal,
+                    format!(
+                        "it covered {} events ({} in all), the log now has {} ({} in all) there: events were removed or added",
+                        seal.events, seal.total_events, self.since_seal, self.events
+                    ),
+                ));
             }
+            if seal.head != self.head {
+                return Some(Self::seal_broken(
+                    seal,
+                    "the events it covered are not the ones sealed (changed, removed, added or reordered)"
+                        .to_owned(),
+                ));
+            }
+            self.next_seal += 1;
+            self.since_seal = 0;
         }
-        progress(events);
-        if (batch.len() as i64) < BATCH {
-            break;
+        None
+    }
+}
+
+/// Recomputes every link and every seal from the first event; `progress` hears the count of
+/// events checked after each batch. Each page is checked while the database reads the next.
+pub async fn verify(
+    log: &dyn EventLog,
+    database: &Database,
+    mut progress: impl FnMut(u64),
+) -> Result<Verification, StoreError> {
+    let seals = all_seals(database).await?;
+    let mut walk = Walk {
+        seals: &seals,
+        next_seal: 0,
+        links: Links { streams: HashMap::new() },
+        head: GENESIS.to_owned(),
+        events: 0,
+        unchained: 0,
+        since_seal: 0,
+    };
+    let mut batch = log.read_all(Checkpoint::START, BATCH).await?;
+    loop {
+        let more =
+            (batch.len() as i64 == BATCH).then(|| batch.last().map(|event| event.checkpoint)).flatten();
+        let (verdict, next) = match more {
+            Some(after) => {
+                // The read is polled first: its query is on its way before the page is checked.
+                let (next, verdict) = tokio::join!(log.read_all(after, BATCH), async { walk.check(&batch) });
+                (verdict, Some(next?))
+            }
+            None => (walk.check(&batch), None),
+        };
+        if let Some(verdict) = verdict {
+            return Ok(verdict);
+        }
+        progress(walk.events);
+        match next {
+            Some(next) => batch = next,
+            None => break,
         }
     }
-    if let Some(seal) = next_seal.next() {
-        return Ok(seal_broken(seal, "the events it covered are gone (the log ends before it)".to_owned()));
+    if let Some(seal) = seals.get(walk.next_seal) {
+        return Ok(Walk::seal_broken(
+            seal,
+            "the events it covered are gone (the log ends before it)".to_owned(),
+        ));
     }
-    Ok(Verification::Verified { events, head, seals: seals.len() as u64, unsealed: since_seal, unchained })
+    Ok(Verification::Verified {
+        events: walk.events,
+        head: walk.head,
+        seals: seals.len() as u64,
+        unsealed: walk.since_seal,
+        unchained: walk.unchained,
+    })
 }
