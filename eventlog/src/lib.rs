@@ -32,7 +32,7 @@ pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_atta
 pub use chain::{EventContent, canonical_json};
 pub use database::{Backend, Database};
 pub use outbox::{outbox, outbox_attempted};
-pub use postgres::{PostgresEventLog, WriterStats, writer_stats};
+pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
 pub use seal::{
     BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, events_after, last_seal,
     next_head, streams_of_company, verify,

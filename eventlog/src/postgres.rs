@@ -796,6 +796,27 @@ fn exact(expected: ExpectedVersion) -> i64 {
     }
 }
 
+/// [`EventLog::audit`] on a connection of the caller's: the query API runs a signed-in user's
+/// audit trail inside their row-secured transaction (`portal_reader`), where the events of other
+/// companies are not there at all.
+pub async fn audit_on(
+    connection: &mut PgConnection,
+    query: &AuditQuery,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut builder = QueryBuilder::<Postgres>::new(select_events());
+    builder
+        .push(" where (tx_id, position) > (")
+        .push_bind(query.after.tx.to_string())
+        .push("::text::xid8, ")
+        .push_bind(query.after.position)
+        .push(") and ")
+        .push(FENCE);
+    push_audit_filter(&mut builder, query);
+    builder.push(" order by tx_id, position limit ").push_bind(query.limit);
+    let rows: Vec<EventRow> = builder.build_query_as().fetch_all(connection).await?;
+    into_events(rows)
+}
+
 #[async_trait]
 impl EventLog for PostgresEventLog {
     async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
@@ -875,18 +896,8 @@ impl EventLog for PostgresEventLog {
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut builder = QueryBuilder::<Postgres>::new(select_events());
-        builder
-            .push(" where (tx_id, position) > (")
-            .push_bind(query.after.tx.to_string())
-            .push("::text::xid8, ")
-            .push_bind(query.after.position)
-            .push(") and ")
-            .push(FENCE);
-        push_audit_filter(&mut builder, query);
-        builder.push(" order by tx_id, position limit ").push_bind(query.limit);
-        let rows: Vec<EventRow> = builder.build_query_as().fetch_all(&self.pool).await?;
-        into_events(rows)
+        let mut connection = self.pool.acquire().await?;
+        audit_on(&mut connection, query).await
     }
 
     fn subscribe(&self) -> watch::Receiver<i64> {

@@ -38,8 +38,13 @@ fn user_created(company_id: Uuid, username: &str) -> user::Event {
     }
 }
 
-/// Appends `events` to the user's stream and returns the checkpoint of the last one.
+/// Appends `events` to the user's stream and returns the checkpoint of the last one. The
+/// events are recorded for the company a `UserCreated` among them names, as the command API does.
 async fn append(log: &dyn EventLog, user_id: Uuid, expected: i64, events: &[user::Event]) -> Checkpoint {
+    let company_id = events.iter().find_map(|event| match event {
+        user::Event::UserCreated { company_id, .. } => Some(*company_id),
+        _ => None,
+    });
     let request = AppendRequest {
         writes: vec![StreamWrite {
             stream_id: domain::stream_id(user::CATEGORY, user_id),
@@ -48,7 +53,7 @@ async fn append(log: &dyn EventLog, user_id: Uuid, expected: i64, events: &[user
         }],
         claims: Vec::new(),
         metadata: Metadata {
-            company_id: None,
+            company_id,
             actor: Actor::operator(),
             correlation_id: Uuid::now_v7(),
             causation_id: None,
@@ -109,6 +114,11 @@ async fn a_tenant_reader_sees_only_its_companies_rows(db: &TestDatabase) {
         .await
         .expect("count");
     assert_eq!(companies, 0, "not even a count leaks");
+    // The audit trail behind the same wall: a query for every event finds only this company's.
+    let everything = eventlog::AuditQuery { limit: 1000, ..eventlog::AuditQuery::default() };
+    let trail = eventlog::audit_on(&mut connection, &everything).await.expect("audit");
+    assert!(!trail.is_empty(), "the own company's events are there");
+    assert!(trail.iter().all(|event| event.metadata.company_id == Some(mine)), "{trail:?}");
     // It only reads: the role may not write the read models (nor touch the event log).
     let write = sqlx::query("update users set username = 'x'").execute(&mut **connection).await;
     assert!(write.is_err(), "a tenant reader wrote");

@@ -525,7 +525,7 @@ impl Query {
             },
             limit: limit + 1,
         };
-        let mut events = state.log.audit(&query).await.map_err(internal)?;
+        let mut events = audit_events(context, &query).await?;
         let has_next_page = events.len() as i64 > limit;
         events.truncate(limit as usize);
         let edges: Vec<AuditEdge> = events
@@ -652,11 +652,21 @@ async fn fold_as_of<E: domain::EventPayload, S: Default>(
     }))
 }
 
+/// The audit query, inside the request's row-secured transaction for a signed-in user on
+/// Postgres (another company's events are not even there), on the log itself otherwise.
+async fn audit_events(context: &Context<'_>, query: &AuditQuery) -> Result<Vec<eventlog::RecordedEvent>> {
+    if let Ok(Reader::Tenant(transaction)) = request_reader(context) {
+        let mut connection = transaction.lock().await;
+        return eventlog::audit_on(&mut connection, query).await.map_err(internal);
+    }
+    let state = context.data::<QueryState>()?;
+    state.log.audit(query).await.map_err(internal)
+}
+
 /// The one entry `query` finds, if the viewer may see it: the operator any; a signed-in user
 /// one recorded for a company whose people they see.
 pub(crate) async fn visible_entry(context: &Context<'_>, query: AuditQuery) -> Result<Option<AuditEntry>> {
-    let state = context.data::<QueryState>()?;
-    let event = state.log.audit(&query).await.map_err(internal)?.into_iter().next();
+    let event = audit_events(context, &query).await?.into_iter().next();
     let viewer = Viewer::of(context);
     Ok(event
         .filter(|event| {
