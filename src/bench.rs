@@ -13,6 +13,7 @@
 //! `--only logins` measures password sign-ins instead (see `logins.rs`); `--only writes,logins`
 //! runs both.
 
+mod access;
 mod logins;
 
 use std::fmt::Write as _;
@@ -72,8 +73,9 @@ pub struct BenchArgs {
     /// Skips the bare-insert ceiling.
     #[arg(long)]
     skip_raw: bool,
-    /// What to measure, comma-separated: `writes` (commands, rebuild and ceiling, the default)
-    /// and `logins` (password sign-ins, and ordinary commands while they run: about a minute).
+    /// What to measure, comma-separated: `writes` (commands, rebuild and ceiling, the default),
+    /// `logins` (password sign-ins, and ordinary commands while they run: about a minute) and
+    /// `access` (accessAsOf over a company of 10,000 users and 1,000,000 events: a few minutes).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "writes")]
     only: Vec<Part>,
     /// Sign-in bench: users who sign in, in turn (each may sign in 60 times a minute).
@@ -85,6 +87,15 @@ pub struct BenchArgs {
     /// Sign-in bench: concurrent sign-in loops, comma-separated: one phase of sign-ins alone each.
     #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
     login_concurrency: Vec<usize>,
+    /// accessAsOf bench: users of the company.
+    #[arg(long, default_value_t = 10_000)]
+    access_users: usize,
+    /// accessAsOf bench: events in the log (the users' histories fill it up to this).
+    #[arg(long, default_value_t = 1_000_000)]
+    access_events: usize,
+    /// accessAsOf bench: how many times the query runs.
+    #[arg(long, default_value_t = 20)]
+    access_queries: usize,
 }
 
 /// The parts of `portal bench`.
@@ -92,6 +103,7 @@ pub struct BenchArgs {
 enum Part {
     Writes,
     Logins,
+    Access,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -115,6 +127,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.only.contains(&Part::Logins) {
         let report = logins::run(&args).await?;
         print!("{}", report.render(&server, &machine));
+    }
+    if args.only.contains(&Part::Access) {
+        if args.access_users == 0 || args.access_queries == 0 {
+            bail!("--access-users and --access-queries must be at least 1");
+        }
+        let report = access::run(&args).await?;
+        print!("{}", report.render());
     }
     Ok(())
 }

@@ -34,8 +34,8 @@ pub use database::{Backend, Database};
 pub use outbox::{outbox, outbox_attempted};
 pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
 pub use seal::{
-    BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, events_after, last_seal,
-    next_head, streams_of_company, verify,
+    BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, company_history, events_after,
+    last_seal, next_head, verify,
 };
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};
 pub use sqlite::SqliteEventLog;

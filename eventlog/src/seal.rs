@@ -205,26 +205,41 @@ pub async fn events_after(database: &Database, position: i64) -> Result<i64, Sto
     Ok(count)
 }
 
-/// The streams of `category` with an event recorded for `company_id` at or before `until`.
-pub async fn streams_of_company(
+/// The events of `event_types` recorded at or before `until` in every stream of `category`
+/// that has an event recorded for `company_id` by then, ordered by stream and version: the
+/// history of a company's users in one query.
+pub async fn company_history(
     database: &Database,
     company_id: uuid::Uuid,
     category: &str,
     until: DateTime<Utc>,
-) -> Result<Vec<String>, StoreError> {
+    event_types: &[&str],
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let pattern = format!("{category}-%");
-    let streams = with_reader!(database, |pool| {
-        sqlx::query_scalar(
-            "select distinct stream_id from events where company_id = $1 and stream_id like $2 \
-             and recorded_at <= $3 order by stream_id",
-        )
-        .bind(company_id)
-        .bind(&pattern)
-        .bind(until)
-        .fetch_all(pool)
-        .await?
+    let select = match database {
+        Database::Sqlite { .. } => crate::row::EVENT_COLUMNS.replace("$TX", "position"),
+        Database::Postgres(_) => crate::row::EVENT_COLUMNS.replace("$TX", "tx_id::text::bigint"),
+    };
+    let rows: Vec<crate::row::EventRow> = with_reader!(database, |pool| {
+        let mut builder = sqlx::QueryBuilder::new(format!("select {select} from events where stream_id in "));
+        builder
+            .push("(select distinct stream_id from events where company_id = ")
+            .push_bind(company_id)
+            .push(" and stream_id like ")
+            .push_bind(pattern.clone())
+            .push(" and recorded_at <= ")
+            .push_bind(until)
+            .push(") and recorded_at <= ")
+            .push_bind(until)
+            .push(" and event_type in (");
+        let mut separated = builder.separated(", ");
+        for event_type in event_types {
+            separated.push_bind(*event_type);
+        }
+        builder.push(") order by stream_id, version");
+        builder.build_query_as().fetch_all(pool).await?
     });
-    Ok(streams)
+    crate::row::into_events(rows)
 }
 
 /// The sealer's state between rounds.

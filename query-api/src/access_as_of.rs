@@ -1,7 +1,7 @@
 //! The question auditors ask: who could use module M in company C at instant T, and why?
 //!
 //! Every user stream that ever recorded an event for C is folded up to T with the write side's
-//! `evolve`; those still in C at T keep their role, group and direct grants as they were then,
+//! `evolve` (its access events only, read for all users in one query); those still in C at T keep their role, group and direct grants as they were then,
 //! and the roles and groups are folded to T as well. The effective level is the domain's own
 //! `effective()`. The "why" is, for each source of that level, the events that last set what it
 //! rests on: the grant itself, or the assignment of the role (or group) together with the
@@ -33,6 +33,25 @@ pub struct AccessGrant {
     /// The events that last set what the level rests on, oldest first.
     pub because: Vec<AuditEntry>,
 }
+
+/// The user events that set what access rests on: the company, role, group, direct grants, the
+/// admin flag and the status. (Folding only these gives those fields exactly; the profile is
+/// not needed.)
+const ACCESS_EVENTS: [&str; 13] = [
+    "UserCreated",
+    "UserApproved",
+    "UserDisapproved",
+    "UserSuspended",
+    "UserReactivated",
+    "UserDeactivated",
+    "UserDeleted",
+    "RoleAssigned",
+    "GroupAssigned",
+    "UserPermissionGranted",
+    "UserPermissionRevoked",
+    "UserAccessChanged",
+    "OwnershipConfirmed",
+];
 
 /// A stream folded up to an instant, with its events.
 struct Folded<S> {
@@ -120,14 +139,22 @@ pub async fn access_as_of(
         return Ok(Vec::new());
     }
     let state = context.data::<QueryState>()?;
-    let streams = eventlog::streams_of_company(&state.database, company_id, user::CATEGORY, at)
+    // Only the events that move a user's company, role, group, grants or status: one query for
+    // every user of the company, however long their profiles' histories.
+    let history = eventlog::company_history(&state.database, company_id, user::CATEGORY, at, &ACCESS_EVENTS)
         .await
         .map_err(internal)?;
     let mut instant = AtInstant::default();
     let mut grants = Vec::new();
-    for stream_id in streams {
-        let Some((_, user_id)) = domain::parse_stream_id(&stream_id) else { continue };
-        let person = fold(state, &stream_id, at, user::evolve).await?;
+    for events in history.chunk_by(|a, b| a.stream_id == b.stream_id) {
+        let Some((_, user_id)) = events.first().and_then(|e| domain::parse_stream_id(&e.stream_id)) else {
+            continue;
+        };
+        let mut folded = user::State::default();
+        for event in events {
+            folded = user::evolve(folded, &event.payload::<user::Event>().map_err(internal)?);
+        }
+        let person = Folded { state: folded, events: events.to_vec() };
         let user_state = &person.state;
         if user_state.company_id != Some(company_id) || user_state.deleted {
             continue;
