@@ -309,6 +309,26 @@ pub struct PendingChallenge {
     pub channel: SecondFactor,
 }
 
+/// The user events that set what a user's access rests on: the company, role, group, direct
+/// grants, the admin flag and the status. Folding only these gives those fields exactly (the
+/// profile is not needed); `accessAsOf` reads nothing else. The partial index
+/// `events_access_idx` (migrations "access history") lists the same types.
+pub const ACCESS_EVENTS: [&str; 13] = [
+    "UserCreated",
+    "UserApproved",
+    "UserDisapproved",
+    "UserSuspended",
+    "UserReactivated",
+    "UserDeactivated",
+    "UserDeleted",
+    "RoleAssigned",
+    "GroupAssigned",
+    "UserPermissionGranted",
+    "UserPermissionRevoked",
+    "UserAccessChanged",
+    "OwnershipConfirmed",
+];
+
 /// Wrong PINs a challenge takes before it is void (a new sign-in sends a new PIN).
 pub const PIN_ATTEMPTS: u32 = 3;
 

@@ -34,7 +34,7 @@ pub use database::{Backend, Database};
 pub use outbox::{outbox, outbox_attempted};
 pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
 pub use seal::{
-    BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, company_history, events_after,
+    BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, access_history, events_after,
     last_seal, next_head, verify,
 };
 pub use sessions::{Session, create_session, find_session, revoke_session, revoke_user_sessions};

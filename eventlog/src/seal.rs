@@ -205,39 +205,30 @@ pub async fn events_after(database: &Database, position: i64) -> Result<i64, Sto
     Ok(count)
 }
 
-/// The events of `event_types` recorded at or before `until` in every stream of `category`
-/// that has an event recorded for `company_id` by then, ordered by stream and version: the
-/// history of a company's users in one query.
-pub async fn company_history(
+/// The access events ([`domain::user::ACCESS_EVENTS`]) recorded at or before `until` of every
+/// user created in `company_id` or moved between companies by then, ordered by stream and
+/// version: the history `accessAsOf` folds, in one query. The types are written into the SQL as
+/// literals so that the partial indexes of the "access history" migration serve it: a user's
+/// profile changes, however many, are never read.
+pub async fn access_history(
     database: &Database,
     company_id: uuid::Uuid,
-    category: &str,
     until: DateTime<Utc>,
-    event_types: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let pattern = format!("{category}-%");
     let select = match database {
         Database::Sqlite { .. } => crate::row::EVENT_COLUMNS.replace("$TX", "position"),
         Database::Postgres(_) => crate::row::EVENT_COLUMNS.replace("$TX", "tx_id::text::bigint"),
     };
+    let types: Vec<String> = domain::user::ACCESS_EVENTS.iter().map(|t| format!("'{t}'")).collect();
+    let sql = format!(
+        "select {select} from events where event_type in ({types}) and recorded_at <= $2 and stream_id in \
+         (select stream_id from events where event_type = 'UserCreated' and company_id = $1 and recorded_at <= $2 \
+          union select stream_id from events where event_type = 'OwnershipConfirmed' and recorded_at <= $2) \
+         order by stream_id, version",
+        types = types.join(", ")
+    );
     let rows: Vec<crate::row::EventRow> = with_reader!(database, |pool| {
-        let mut builder = sqlx::QueryBuilder::new(format!("select {select} from events where stream_id in "));
-        builder
-            .push("(select distinct stream_id from events where company_id = ")
-            .push_bind(company_id)
-            .push(" and stream_id like ")
-            .push_bind(pattern.clone())
-            .push(" and recorded_at <= ")
-            .push_bind(until)
-            .push(") and recorded_at <= ")
-            .push_bind(until)
-            .push(" and event_type in (");
-        let mut separated = builder.separated(", ");
-        for event_type in event_types {
-            separated.push_bind(*event_type);
-        }
-        builder.push(") order by stream_id, version");
-        builder.build_query_as().fetch_all(pool).await?
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(company_id).bind(until).fetch_all(pool).await?
     });
     crate::row::into_events(rows)
 }
@@ -445,4 +436,24 @@ pub async fn verify(
         unsealed: walk.since_seal,
         unchained: walk.unchained,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The partial index of the "access history" migrations lists exactly the access events:
+    /// a type missing from it would make `access_history` scan instead of use it.
+    #[test]
+    fn the_access_index_lists_the_access_events() {
+        for migration in [
+            include_str!("../../schemas/migrations/postgres/0012_access_history.sql"),
+            include_str!("../../schemas/migrations/sqlite/0010_access_history.sql"),
+        ] {
+            let index = migration.lines().find(|line| line.contains("events_access_idx")).unwrap_or_default();
+            let listed = index.matches('\'').count() / 2;
+            assert_eq!(listed, domain::user::ACCESS_EVENTS.len(), "{index}");
+            for event_type in domain::user::ACCESS_EVENTS {
+                assert!(index.contains(&format!("'{event_type}'")), "{event_type} is not in {index}");
+            }
+        }
+    }
 }

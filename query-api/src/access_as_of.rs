@@ -34,25 +34,6 @@ pub struct AccessGrant {
     pub because: Vec<AuditEntry>,
 }
 
-/// The user events that set what access rests on: the company, role, group, direct grants, the
-/// admin flag and the status. (Folding only these gives those fields exactly; the profile is
-/// not needed.)
-const ACCESS_EVENTS: [&str; 13] = [
-    "UserCreated",
-    "UserApproved",
-    "UserDisapproved",
-    "UserSuspended",
-    "UserReactivated",
-    "UserDeactivated",
-    "UserDeleted",
-    "RoleAssigned",
-    "GroupAssigned",
-    "UserPermissionGranted",
-    "UserPermissionRevoked",
-    "UserAccessChanged",
-    "OwnershipConfirmed",
-];
-
 /// A stream folded up to an instant, with its events.
 struct Folded<S> {
     state: S,
@@ -141,9 +122,7 @@ pub async fn access_as_of(
     let state = context.data::<QueryState>()?;
     // Only the events that move a user's company, role, group, grants or status: one query for
     // every user of the company, however long their profiles' histories.
-    let history = eventlog::company_history(&state.database, company_id, user::CATEGORY, at, &ACCESS_EVENTS)
-        .await
-        .map_err(internal)?;
+    let history = eventlog::access_history(&state.database, company_id, at).await.map_err(internal)?;
     let mut instant = AtInstant::default();
     let mut grants = Vec::new();
     for events in history.chunk_by(|a, b| a.stream_id == b.stream_id) {
