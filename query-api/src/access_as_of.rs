@@ -144,11 +144,12 @@ pub async fn access_as_of(
             Some(id) => Some((id, instant.role(state, id, at).await?.state.clone())),
             None => None,
         };
-        let group = match user_state.group_id {
-            Some(id) => Some(instant.group(state, id, at).await?.state.clone()),
+        // Only the group's role: its member set (every user of a Main Group) is not copied.
+        let group_role_id = match user_state.group_id {
+            Some(id) => instant.group(state, id, at).await?.state.role_id,
             None => None,
         };
-        let group_role = match group.as_ref().and_then(|g| g.role_id) {
+        let group_role = match group_role_id {
             Some(id) => Some((id, instant.role(state, id, at).await?.state.clone())),
             None => None,
         };
