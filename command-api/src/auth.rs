@@ -131,8 +131,7 @@ pub(crate) struct Origin {
 
 impl Origin {
     fn of(peer: Peer, headers: &HeaderMap) -> Self {
-        let user_agent = headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());
-        Origin { ip: client_ip(peer), user_agent: user_agent.map(|agent| agent.chars().take(300).collect()) }
+        Origin { ip: client_ip(peer), user_agent: crate::user_agent(headers) }
     }
 
     /// A request as the user, from here.

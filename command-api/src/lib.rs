@@ -411,10 +411,7 @@ async fn handle(
         if_match: if_match(headers)?,
         reason,
         client_ip,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(USER_AGENT_LIMIT).collect()),
+        user_agent: user_agent(headers),
     };
     // Run detached: a client that hangs up mid-command must not stop it between its append
     // and the caches that remember it.
@@ -442,6 +439,12 @@ async fn handle(
 const REASON_LIMIT: usize = 500;
 /// A `User-Agent` is kept up to this many characters.
 const USER_AGENT_LIMIT: usize = 300;
+
+/// The client's `User-Agent`, as events keep it.
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok())?;
+    Some(agent.chars().take(USER_AGENT_LIMIT).collect())
+}
 
 /// The optional `reason` of any command (why, in the caller's words; it goes into every event's
 /// metadata). Taken out of the body, except for the commands whose own fields include it

@@ -145,6 +145,16 @@ pub async fn descendants_of_company(
     decode(rows)
 }
 
+/// The company's id, then the ids of every company under it at any depth: what a reseller
+/// reaches.
+pub async fn company_and_descendants(
+    reader: &Reader,
+    company_id: Uuid,
+) -> Result<Vec<Uuid>, ProjectionError> {
+    let below = descendants_of_company(reader, company_id).await?;
+    Ok(std::iter::once(company_id).chain(below.into_iter().map(|row| row.id)).collect())
+}
+
 /// A point of a company's seat-count history.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LicensePoint {

@@ -46,12 +46,8 @@ async fn fold<E: EventPayload, S: Default>(
     at: DateTime<Utc>,
     evolve: fn(S, &E) -> S,
 ) -> Result<Folded<S>> {
-    let events = state.log.read_stream_until(stream_id, at).await.map_err(internal)?;
-    let mut folded = S::default();
-    for event in &events {
-        folded = evolve(folded, &event.payload::<E>().map_err(internal)?);
-    }
-    Ok(Folded { state: folded, events })
+    let (state, events) = crate::fold_until(state, stream_id, at, evolve).await?;
+    Ok(Folded { state, events })
 }
 
 /// The event after which `project` of the folded state last took the value it has at the end.

@@ -494,11 +494,7 @@ impl Query {
         let company_ids = match company_id {
             Some(company_id) if filter.include_descendants => {
                 let whole = Reader::Whole(state.database.clone());
-                let below =
-                    projections::read::descendants_of_company(&whole, company_id).await.map_err(internal)?;
-                let mut ids = vec![company_id];
-                ids.extend(below.into_iter().map(|row| row.id));
-                Some(ids)
+                Some(projections::read::company_and_descendants(&whole, company_id).await.map_err(internal)?)
             }
             Some(company_id) => Some(vec![company_id]),
             None => None,
@@ -602,28 +598,31 @@ impl Query {
     /// The user as they were at `at`: their events up to that instant, folded with the same
     /// `evolve` the write side uses. `null` if the user did not exist yet.
     async fn user_as_of(&self, context: &Context<'_>, id: ID, at: DateTime<Utc>) -> Result<Option<User>> {
-        let state = context.data::<QueryState>()?;
         let id = parse_id(&id, "id")?;
-        let stream_id = domain::stream_id(domain::user::CATEGORY, id);
-        let events = state.log.read_stream_until(&stream_id, at).await.map_err(internal)?;
-        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
-        let mut user_state = domain::user::State::default();
-        for event in &events {
-            let payload = event.payload::<domain::user::Event>().map_err(internal)?;
-            user_state = domain::user::evolve(user_state, &payload);
-        }
-        if !Viewer::of(context).sees_user(id, user_state.company_id) {
+        let Some(row) = fold_as_of(context, domain::user::CATEGORY, id, at, domain::user::evolve).await?
+        else {
+            return Ok(None);
+        };
+        if !Viewer::of(context).sees_user(id, row.state.company_id) {
             return Ok(None);
         }
-        let row = Row {
-            id,
-            state: user_state,
-            version: last.version,
-            created_at: first.metadata.recorded_at,
-            updated_at: last.metadata.recorded_at,
-        };
         Ok(Some(User { row: Arc::new(row), at }))
     }
+}
+
+/// A stream's events recorded up to `at`, and the state they fold to with `evolve`.
+pub(crate) async fn fold_until<E: domain::EventPayload, S: Default>(
+    state: &QueryState,
+    stream_id: &str,
+    at: DateTime<Utc>,
+    evolve: fn(S, &E) -> S,
+) -> Result<(S, Vec<eventlog::RecordedEvent>)> {
+    let events = state.log.read_stream_until(stream_id, at).await.map_err(internal)?;
+    let mut folded = S::default();
+    for event in &events {
+        folded = evolve(folded, &event.payload::<E>().map_err(internal)?);
+    }
+    Ok((folded, events))
 }
 
 /// An aggregate's stream up to `at`, folded with its own `evolve`; `None` before it existed.
@@ -635,14 +634,8 @@ async fn fold_as_of<E: domain::EventPayload, S: Default>(
     evolve: fn(S, &E) -> S,
 ) -> Result<Option<Row<S>>> {
     let state = context.data::<QueryState>()?;
-    let stream_id = domain::stream_id(category, id);
-    let events = state.log.read_stream_until(&stream_id, at).await.map_err(internal)?;
+    let (folded, events) = fold_until(state, &domain::stream_id(category, id), at, evolve).await?;
     let (Some(first), Some(last)) = (events.first(), events.last()) else { return Ok(None) };
-    let mut folded = S::default();
-    for event in &events {
-        let payload = event.payload::<E>().map_err(internal)?;
-        folded = evolve(folded, &payload);
-    }
     Ok(Some(Row {
         id,
         state: folded,
@@ -793,12 +786,11 @@ pub async fn export_companies(
     if known.is_empty() {
         return Err(format!("no company has id {company_id}"));
     }
-    let mut ids = vec![company_id];
-    if include_descendants {
-        let below =
-            projections::read::descendants_of_company(&whole, company_id).await.map_err(|e| e.to_string())?;
-        ids.extend(below.into_iter().map(|row| row.id));
+    if !include_descendants {
+        return Ok(Some(vec![company_id]));
     }
+    let ids =
+        projections::read::company_and_descendants(&whole, company_id).await.map_err(|e| e.to_string())?;
     Ok(Some(ids))
 }
 
@@ -902,11 +894,8 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
     };
     if let Viewer::User { company_id, companies, .. } = &mut viewer {
         let whole = Reader::Whole(state.database.clone());
-        match projections::read::descendants_of_company(&whole, *company_id).await {
-            Ok(rows) => {
-                companies.insert(*company_id);
-                companies.extend(rows.into_iter().map(|row| row.id));
-            }
+        match projections::read::company_and_descendants(&whole, *company_id).await {
+            Ok(ids) => companies.extend(ids),
             Err(error) => {
                 tracing::error!(%error, "the companies of a viewer could not be read");
                 return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
