@@ -705,16 +705,16 @@ async fn commit_simple(
         let expected = exact(write.expected);
         let previous = match known.head(&write.stream_id, expected) {
             Some(hash) => hash,
-            None => {
-                let (actual, hash) = probed.get(&write.stream_id).cloned().unwrap_or((0, None));
-                if actual != expected {
-                    conflicts.insert(write.stream_id.clone(), actual);
+            None => match probed.get(&write.stream_id) {
+                Some((actual, hash)) if *actual == expected => hash.as_deref(),
+                None if expected == 0 => None,
+                other => {
+                    conflicts.insert(write.stream_id.clone(), other.map_or(0, |(actual, _)| *actual));
                     continue;
                 }
-                hash
-            }
+            },
         };
-        written.extend(columns.push_write(request, write, expected, previous.as_deref()));
+        written.extend(columns.push_write(request, write, expected, previous));
     }
     let rows: Vec<(Uuid, i64)> = if columns.stream_id.is_empty() {
         Vec::new()
@@ -769,8 +769,8 @@ impl KnownVersions {
     const CAPACITY: usize = 100_000;
 
     /// The stream's head hash, when this writer knows the stream is at `expected`.
-    fn head(&self, stream_id: &str, expected: i64) -> Option<Option<String>> {
-        self.0.get(stream_id).filter(|(version, _)| *version == expected).map(|(_, hash)| hash.clone())
+    fn head(&self, stream_id: &str, expected: i64) -> Option<Option<&str>> {
+        self.0.get(stream_id).filter(|(version, _)| *version == expected).map(|(_, hash)| hash.as_deref())
     }
 
     fn learn(&mut self, heads: Vec<Head>) {
