@@ -9,6 +9,7 @@ pub mod attachment;
 pub mod company;
 pub mod group;
 pub mod permissions;
+pub mod personal;
 pub mod phone;
 pub mod policy;
 pub mod role;

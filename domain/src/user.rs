@@ -431,6 +431,22 @@ pub struct ProfileChanges {
     pub service_level: Option<ServiceLevel>,
 }
 
+/// The stored fields of `UserCreated` and `UserProfileUpdated` that identify the person: sealed
+/// with their key in the log, and erased with it (see [`crate::personal`]).
+pub const PERSONAL_FIELDS: &[&str] = &[
+    "username",
+    "email",
+    "firstName",
+    "lastName",
+    "phone",
+    "mobile",
+    "officePhone",
+    "fax",
+    "outboundCallerId",
+    "title",
+    "udid",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", content = "data")]
 pub enum Event {
@@ -879,6 +895,8 @@ impl Event {
                 {
                     changes.push(ClaimChange::Release(extension_claim(company_id, extension)));
                 }
+                // Erasure frees the username too: the person is gone, and so is their name.
+                changes.push(ClaimChange::Release(username_claim(&before.username)));
             }
             _ => {}
         }
@@ -1029,6 +1047,21 @@ impl State {
                 self.profile.remove(&field);
             }
         }
+    }
+
+    /// What is left of a deleted user: no name, address, number, device or credential, only
+    /// the facts of their account (company, role, status, grants) that the audit still needs.
+    fn erase_personal_data(&mut self) {
+        for name in [&mut self.username, &mut self.email, &mut self.first_name, &mut self.last_name] {
+            *name = crate::personal::ERASED.to_owned();
+        }
+        self.profile.clear();
+        self.previous_mobiles.clear();
+        self.settings.clear();
+        self.password_hash = None;
+        self.pending_token = None;
+        self.pending_challenge = None;
+        self.totp = None;
     }
 
     /// The current value of any profile field.
@@ -1341,7 +1374,10 @@ pub fn evolve(mut state: State, event: &Event) -> State {
                 state.set(field, value);
             }
         }
-        Event::UserDeleted {} => state.deleted = true,
+        Event::UserDeleted {} => {
+            state.deleted = true;
+            state.erase_personal_data();
+        }
         Event::RoleAssigned { role_id } => state.role_id = Some(*role_id),
         Event::GroupAssigned { group_id } => state.group_id = Some(*group_id),
         Event::UserAccessChanged { admin, portal_access } => {

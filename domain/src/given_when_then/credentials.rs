@@ -1592,9 +1592,9 @@ fn user_credentials_state() {
             then: Credentials { may_sign_in: false, ..signed_up() },
         },
         StateCase {
-            name: "a deleted user may not sign in",
+            name: "a deleted user may not sign in, and their password hash is gone with them",
             given: active_and(&[user::Event::UserDeleted {}]),
-            then: Credentials { may_sign_in: false, ..signed_up() },
+            then: Credentials { may_sign_in: false, password_hash: None, ..signed_up() },
         },
     ];
     check_states(cases, user::evolve, |state: &user::State| Credentials {
@@ -1867,13 +1867,17 @@ fn token_claims() {
             then: vec![
                 ClaimChange::Release(token(TOKEN)),
                 ClaimChange::Release("email:alice@example.com".to_owned()),
+                ClaimChange::Release(user::username_claim("alice")),
             ],
         },
         ClaimCase {
             name: "deletion after the token was used frees no token",
             given: vec![bare_alice_created(), invited(TOKEN), activated()],
             event: user::Event::UserDeleted {},
-            then: vec![ClaimChange::Release("email:alice@example.com".to_owned())],
+            then: vec![
+                ClaimChange::Release("email:alice@example.com".to_owned()),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
             name: "a sign-in claims nothing",
@@ -2019,6 +2023,7 @@ fn challenge_claims() {
             then: vec![
                 ClaimChange::Release(challenge(CHALLENGE)),
                 ClaimChange::Release("email:alice@example.com".to_owned()),
+                ClaimChange::Release(user::username_claim("alice")),
             ],
         },
         ClaimCase {
@@ -2031,7 +2036,10 @@ fn challenge_claims() {
                 user::Event::LoginSucceeded { at: minutes(-1) },
             ],
             event: user::Event::UserDeleted {},
-            then: vec![ClaimChange::Release("email:alice@example.com".to_owned())],
+            then: vec![
+                ClaimChange::Release("email:alice@example.com".to_owned()),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
     ];
     assert_eq!(user::challenge_claim(CHALLENGE), challenge(CHALLENGE));

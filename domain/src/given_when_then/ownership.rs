@@ -446,7 +446,10 @@ fn user_ownership_claims() {
             name: "after a confirmation, deletion frees no extension in either company",
             given: vec![alice_created(), requested(REQUEST, GLOBEX), confirmed_to_globex(REQUEST)],
             event: user::Event::UserDeleted {},
-            then: vec![ClaimChange::Release(email("alice@example.com"))],
+            then: vec![
+                ClaimChange::Release(email("alice@example.com")),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
     ];
     check_claims(cases, user::Event::claims, user::evolve);

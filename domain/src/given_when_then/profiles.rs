@@ -642,12 +642,13 @@ fn user_claims() {
             then: vec![],
         },
         ClaimCase {
-            name: "deletion frees email and extension but not the username",
+            name: "deletion frees email, extension and username",
             given: vec![alice_created()],
             event: UserDeleted {},
             then: vec![
                 ClaimChange::Release(email("alice@example.com")),
                 ClaimChange::Release(extension("101")),
+                ClaimChange::Release(user::username_claim("alice")),
             ],
         },
         ClaimCase {
@@ -657,19 +658,29 @@ fn user_claims() {
                 profile_updated().email("a@acme.example").extension(Some("202")).event(),
             ],
             event: UserDeleted {},
-            then: vec![ClaimChange::Release(email("a@acme.example")), ClaimChange::Release(extension("202"))],
+            then: vec![
+                ClaimChange::Release(email("a@acme.example")),
+                ClaimChange::Release(extension("202")),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
-            name: "deletion of a user without an extension frees only the email",
+            name: "deletion of a user without an extension frees the email and username",
             given: vec![bare_alice_created()],
             event: UserDeleted {},
-            then: vec![ClaimChange::Release(email("alice@example.com"))],
+            then: vec![
+                ClaimChange::Release(email("alice@example.com")),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
-            name: "deletion after the extension was cleared frees only the email",
+            name: "deletion after the extension was cleared frees the email and username",
             given: vec![alice_created(), profile_updated().extension(None).event()],
             event: UserDeleted {},
-            then: vec![ClaimChange::Release(email("alice@example.com"))],
+            then: vec![
+                ClaimChange::Release(email("alice@example.com")),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
             name: "approval claims nothing",

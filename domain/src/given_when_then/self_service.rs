@@ -742,7 +742,12 @@ fn user_mobile_claims() {
             name: "deletion frees the current mobile, then email and extension",
             given: vec![alice_with_mobile(UK_MOBILE)],
             event: UserDeleted {},
-            then: vec![release(UK_MOBILE), email.clone(), extension.clone()],
+            then: vec![
+                release(UK_MOBILE),
+                email.clone(),
+                extension.clone(),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
             name: "deletion frees the current mobile and every suspended one, not the removed ones",
@@ -759,6 +764,7 @@ fn user_mobile_claims() {
                 release(US_MOBILE_2),
                 email.clone(),
                 extension.clone(),
+                ClaimChange::Release(user::username_claim("alice")),
             ],
         },
         ClaimCase {
@@ -769,13 +775,18 @@ fn user_mobile_claims() {
                 profile_updated().clear(Field::Mobile).event(),
             ],
             event: UserDeleted {},
-            then: vec![release(UK_MOBILE), email.clone(), extension.clone()],
+            then: vec![
+                release(UK_MOBILE),
+                email.clone(),
+                extension.clone(),
+                ClaimChange::Release(user::username_claim("alice")),
+            ],
         },
         ClaimCase {
             name: "deletion of a user who never had a mobile frees none",
             given: vec![alice_created()],
             event: UserDeleted {},
-            then: vec![email, extension],
+            then: vec![email, extension, ClaimChange::Release(user::username_claim("alice"))],
         },
         ClaimCase {
             name: "a settings update claims nothing",
