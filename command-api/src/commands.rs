@@ -633,6 +633,7 @@ async fn create_user(
     let mut events = events;
     events.extend(
         credentials::first_credentials(
+            user_id,
             &a.settings,
             &company.state,
             &created,

@@ -216,6 +216,7 @@ impl CommandApi {
                 },
                 idempotency: idempotency.clone(),
                 notifications: decision.notifications,
+                erase: Vec::new(),
             };
             match log.append(append).await {
                 Ok(appended) => {

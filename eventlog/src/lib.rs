@@ -20,6 +20,7 @@ mod attachments;
 mod chain;
 mod database;
 mod outbox;
+mod personal;
 mod postgres;
 mod row;
 mod seal;
@@ -32,6 +33,7 @@ pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_atta
 pub use chain::{EventContent, canonical_json};
 pub use database::{Backend, Database};
 pub use outbox::{outbox, outbox_attempted};
+pub use personal::{ERASED, PersonalData, open as open_personal_data};
 pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
 pub use seal::{
     BrokenLink, GENESIS, SEAL_EVERY, Seal, SealError, Sealer, Verification, access_history, events_after,
@@ -81,6 +83,11 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// Changes whenever this process commits new events (its value is the last position).
     fn subscribe(&self) -> watch::Receiver<i64>;
+
+    /// The log as stored, personal fields still sealed: what the hash chain covers, so what
+    /// the sealer and verification read. (The adapters return themselves; [`PersonalData`]
+    /// the adapter it wraps.)
+    fn stored(&self) -> &dyn EventLog;
 }
 
 #[cfg(feature = "testing")]

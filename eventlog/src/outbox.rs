@@ -10,10 +10,10 @@ use crate::{
 };
 
 pub(crate) const INSERT_ONE: &str = "insert into outbox (id, channel, recipient, template, body, secret_kind, \
-     secret, company_id, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     secret, company_id, created_at, subject) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 const COLUMNS: &str = "select id, channel, recipient, template, body, secret_kind, secret, company_id, \
-     created_at, delivered_at, attempts, last_error from outbox";
+     subject, created_at, delivered_at, attempts, last_error from outbox";
 
 /// The columns of one notification, in the order of [`INSERT_ONE`]'s parameters.
 pub(crate) struct Columns<'a> {
@@ -25,6 +25,7 @@ pub(crate) struct Columns<'a> {
     pub secret_kind: Option<&'static str>,
     pub secret: Option<&'a str>,
     pub company_id: Option<Uuid>,
+    pub subject: Option<Uuid>,
 }
 
 impl<'a> Columns<'a> {
@@ -43,6 +44,7 @@ impl<'a> Columns<'a> {
             secret_kind,
             secret,
             company_id: notification.company_id,
+            subject: notification.subject,
         }
     }
 }
@@ -57,6 +59,7 @@ struct OutboxRow {
     secret_kind: Option<String>,
     secret: Option<String>,
     company_id: Option<Uuid>,
+    subject: Option<Uuid>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
     attempts: i64,
@@ -87,6 +90,7 @@ impl TryFrom<OutboxRow> for StoredNotification {
                 body: row.body,
                 secret,
                 company_id: row.company_id,
+                subject: row.subject,
             },
             carried_secret,
             created_at: row.created_at,

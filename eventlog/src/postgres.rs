@@ -386,9 +386,9 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
             })
             .collect();
         sqlx::query(
-            "insert into outbox (id, channel, recipient, template, body, secret_kind, secret, company_id, created_at) \
-             select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-             $8::uuid[], $9::timestamptz[])",
+            "insert into outbox (id, channel, recipient, template, body, secret_kind, secret, company_id, created_at, \
+             subject) select * from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::uuid[], $9::timestamptz[], $10::uuid[])",
         )
         .bind(columns.iter().map(|c| c.id).collect::<Vec<_>>())
         .bind(columns.iter().map(|c| c.channel).collect::<Vec<_>>())
@@ -399,6 +399,7 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
         .bind(columns.iter().map(|c| c.secret).collect::<Vec<_>>())
         .bind(columns.iter().map(|c| c.company_id).collect::<Vec<_>>())
         .bind(&created_at)
+        .bind(columns.iter().map(|c| c.subject).collect::<Vec<_>>())
         .execute(&mut *transaction)
         .await?;
     }
@@ -421,6 +422,26 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
         .bind(&release_owners)
         .execute(&mut *transaction)
         .await?;
+    }
+
+    // 5b. Erasure: the keys of the people these requests erase are destroyed with their events.
+    let (mut erased, mut erased_at) = (Vec::new(), Vec::new());
+    for &index in &accepted {
+        let request = &jobs[index].request;
+        erased.extend(request.erase.iter().copied());
+        erased_at.extend(request.erase.iter().map(|_| request.metadata.recorded_at));
+    }
+    if !erased.is_empty() {
+        let shred = format!(
+            "insert into vault_keys (subject, key, created_at, shredded_at) \
+             select s, null, t, t from unnest($1::uuid[], $2::timestamptz[]) as e(s, t) {}",
+            crate::vault::SHRED_ON_CONFLICT
+        );
+        sqlx::query(AssertSqlSafe(shred)).bind(&erased).bind(&erased_at).execute(&mut *transaction).await?;
+        sqlx::query("delete from outbox where subject = any($1)")
+            .bind(&erased)
+            .execute(&mut *transaction)
+            .await?;
     }
 
     // 6. Replies, and the idempotency records that keep them.
@@ -645,6 +666,7 @@ const INSERT_EVENTS: &str = "insert into events (stream_id, version, event_id, e
 fn is_simple(job: &Job) -> bool {
     let request = &job.request;
     request.claims.is_empty()
+        && request.erase.is_empty()
         && request.idempotency.is_none()
         && request.notifications.is_empty()
         && request.writes.len() == 1
@@ -902,5 +924,9 @@ impl EventLog for PostgresEventLog {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.head.clone()
+    }
+
+    fn stored(&self) -> &dyn EventLog {
+        self
     }
 }

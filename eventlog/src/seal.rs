@@ -140,6 +140,7 @@ impl Links {
 
     /// Checks `event` against the stream's previous event, which it remembers or reads.
     async fn follow(&mut self, log: &dyn EventLog, event: &RecordedEvent) -> Result<bool, SealError> {
+        let log = log.stored();
         let remembered = self.streams.get(&event.stream_id).cloned();
         let previous = match remembered {
             Some(previous) => Some(previous),
@@ -230,7 +231,9 @@ pub async fn access_history(
     let rows: Vec<crate::row::EventRow> = with_reader!(database, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(company_id).bind(until).fetch_all(pool).await?
     });
-    crate::row::into_events(rows)
+    let mut events = crate::row::into_events(rows)?;
+    crate::personal::open(database, &mut events).await?;
+    Ok(events)
 }
 
 /// The sealer's state between rounds.
@@ -252,6 +255,8 @@ impl Sealer {
         log: &dyn EventLog,
         database: &Database,
     ) -> Result<Option<Seal>, SealError> {
+        // The chain covers the bytes as stored, personal fields sealed.
+        let log = log.stored();
         let last = last_seal(database).await?;
         let (mut after, mut head, sequence, total) = match &last {
             Some(seal) => (seal.up_to(), seal.head.clone(), seal.sequence + 1, seal.total_events),
@@ -392,6 +397,8 @@ pub async fn verify(
     database: &Database,
     mut progress: impl FnMut(u64),
 ) -> Result<Verification, StoreError> {
+    // The chain covers the bytes as stored, personal fields sealed.
+    let log = log.stored();
     let seals = all_seals(database).await?;
     let mut walk = Walk {
         seals: &seals,

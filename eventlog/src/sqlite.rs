@@ -185,8 +185,21 @@ async fn append_one(
             .bind(columns.secret)
             .bind(columns.company_id)
             .bind(metadata.recorded_at)
+            .bind(columns.subject)
             .execute(&mut *connection)
             .await?;
+    }
+    for subject in &request.erase {
+        let shred = format!(
+            "insert into vault_keys (subject, key, created_at, shredded_at) values ($1, null, $2, $2) {}",
+            crate::vault::SHRED_ON_CONFLICT
+        );
+        sqlx::query(AssertSqlSafe(shred))
+            .bind(subject)
+            .bind(metadata.recorded_at)
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query("delete from outbox where subject = $1").bind(subject).execute(&mut *connection).await?;
     }
     let appended = request.accepted(&positions, &versions_before);
     if let Some(idempotency) = &request.idempotency {
@@ -279,5 +292,9 @@ impl EventLog for SqliteEventLog {
 
     fn subscribe(&self) -> watch::Receiver<i64> {
         self.head.clone()
+    }
+
+    fn stored(&self) -> &dyn EventLog {
+        self
     }
 }

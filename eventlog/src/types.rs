@@ -103,6 +103,10 @@ pub struct AppendRequest {
     /// Messages to send once the append commits (the outbox): none is lost, and none is sent
     /// for a refused request.
     pub notifications: Vec<Notification>,
+    /// People whose vault key is destroyed in this append's transaction (crypto-shredding), and
+    /// whose notifications leave the outbox with it. The log's personal-data layer fills it from
+    /// the events ([`domain::personal::erases`]); callers leave it empty.
+    pub erase: Vec<Uuid>,
 }
 
 /// How a notification reaches its recipient.
@@ -153,6 +157,8 @@ pub struct Notification {
     pub body: String,
     pub secret: Option<Secret>,
     pub company_id: Option<Uuid>,
+    /// The person it is about (a user): erasing them deletes it from the outbox.
+    pub subject: Option<Uuid>,
 }
 
 /// A notification as the outbox keeps it, with its delivery state.

@@ -15,6 +15,12 @@ use uuid::Uuid;
 use crate::{Database, StoreError, with_reader, with_writer};
 
 const PREFIX: &str = "v1:";
+
+/// Ends an `insert into vault_keys (subject, key, created_at, shredded_at)` of a destroyed key:
+/// a subject that had a key loses it, one that had none gets a tombstone (nothing can be sealed
+/// for them later), and one already destroyed keeps its first destruction time.
+pub(crate) const SHRED_ON_CONFLICT: &str = "on conflict (subject) do update set key = null, \
+     shredded_at = coalesce(vault_keys.shredded_at, excluded.shredded_at)";
 const NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +65,7 @@ async fn key_of(database: &Database, subject: Uuid) -> Result<Option<Option<[u8;
 }
 
 /// The subject's key, made on first use. Two callers racing both end up with the one stored.
-async fn key_for_sealing(database: &Database, subject: Uuid) -> Result<[u8; 32], VaultError> {
+pub(crate) async fn key_for_sealing(database: &Database, subject: Uuid) -> Result<[u8; 32], VaultError> {
     if let Some(stored) = key_of(database, subject).await? {
         return stored.ok_or(VaultError::Shredded(subject));
     }

@@ -42,6 +42,7 @@ fn write(stream_id: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> A
         metadata: metadata(),
         idempotency: None,
         notifications: Vec::new(),
+        erase: Vec::new(),
     }
 }
 
@@ -110,6 +111,7 @@ fn notification(recipient: &str, secret: Option<Secret>) -> Notification {
         body: "Welcome".to_owned(),
         secret,
         company_id: Some(Uuid::now_v7()),
+        subject: None,
     }
 }
 

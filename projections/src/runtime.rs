@@ -224,6 +224,9 @@ async fn lead(
             model.apply(&mut transaction, &events).await?;
             transaction.save_checkpoint(model, last.checkpoint).await?;
             transaction.commit().await?;
+            if model == ReadModel::Users && events.iter().any(|e| domain::personal::erases(&e.event_type)) {
+                forget_overwritten_pages(database).await;
+            }
             checkpoint = last.checkpoint;
             last_position_seen = last_position_seen.max(events.iter().map(|e| e.position).max().unwrap_or(0));
             progress.send_replace(checkpoint);
@@ -236,6 +239,27 @@ async fn lead(
         }
         let _ = tokio::time::timeout(POLL, head.changed()).await;
     }
+}
+
+/// After an erasure has reached the users read model, SQLite's write-ahead log still holds the
+/// pages as they were before it (the person's row, their claims and outbox messages): copy the
+/// log into the database file, where `secure_delete` zeroed what was removed, and truncate it,
+/// so the person's data is in no file. Postgres keeps no such copy a dump could show.
+async fn forget_overwritten_pages(database: &Database) {
+    let Database::Sqlite { write, .. } = database else { return };
+    for _ in 0..10 {
+        match sqlx::query_as::<_, (i64, i64, i64)>("pragma wal_checkpoint(truncate)").fetch_one(write).await {
+            Ok((0, _, _)) => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(error) => {
+                tracing::warn!(%error, "could not truncate the write-ahead log after an erasure");
+                return;
+            }
+        }
+    }
+    tracing::warn!(
+        "readers kept the write-ahead log busy: it is truncated at the next erasure or checkpoint"
+    );
 }
 
 #[derive(Debug, Clone, PartialEq)]

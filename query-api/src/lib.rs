@@ -648,11 +648,16 @@ async fn fold_as_of<E: domain::EventPayload, S: Default>(
 /// The audit query, inside the request's row-secured transaction for a signed-in user on
 /// Postgres (another company's events are not even there), on the log itself otherwise.
 async fn audit_events(context: &Context<'_>, query: &AuditQuery) -> Result<Vec<eventlog::RecordedEvent>> {
-    if let Ok(Reader::Tenant(transaction)) = request_reader(context) {
-        let mut connection = transaction.lock().await;
-        return eventlog::audit_on(&mut connection, query).await.map_err(internal);
-    }
     let state = context.data::<QueryState>()?;
+    if let Ok(Reader::Tenant(transaction)) = request_reader(context) {
+        let mut events = {
+            let mut connection = transaction.lock().await;
+            eventlog::audit_on(&mut connection, query).await.map_err(internal)?
+        };
+        // The personal fields open with the vault's keys, which no tenant role reads.
+        eventlog::open_personal_data(&state.database, &mut events).await.map_err(internal)?;
+        return Ok(events);
+    }
     state.log.audit(query).await.map_err(internal)
 }
 

@@ -39,7 +39,7 @@ pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<AccessReport> {
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<AccessReport> {
     let started = Instant::now();
-    let (database, log, api) = bench_api(url).await?;
+    let (database, log, api) = bench_api(url, false).await?;
     let company = bench_company(&api, "Access Bench", "+1 415 555 0142").await?;
     let role = api
         .execute(
@@ -105,6 +105,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<AccessReport> {
                         },
                         idempotency: None,
                         notifications: Vec::new(),
+                        erase: Vec::new(),
                     })
                     .await
                     .map_err(|error| anyhow!("a history append failed: {error}"))?;

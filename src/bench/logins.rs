@@ -98,7 +98,7 @@ pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<LoginReport> {
 
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<LoginReport> {
     let load_before = load_average();
-    let (database, log, api) = bench_api(url).await?;
+    let (database, log, api) = bench_api(url, false).await?;
 
     // Setup: a company, the users who sign in (an admin-set password, approved), and the users
     // the ordinary commands change.

@@ -339,7 +339,7 @@ async fn who_could_use_a_module_then_and_why(app: App) {
 }
 
 /// GET /audit/export as the operator, streamed.
-async fn export(app: &App, query: &str, token: &str) -> (u16, String, String) {
+pub(crate) async fn export(app: &App, query: &str, token: &str) -> (u16, String, String) {
     let response = app
         .client()
         .get(app.url(&format!("/audit/export?{query}")))

@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod commands;
 mod concurrency;
+mod erasure;
 mod graphql;
 mod identity;
 mod lifecycle;

@@ -64,7 +64,7 @@ pub(super) async fn decide(
             check_policy(&company_of(on, &state).await?.password_policy, "password", &password)?;
             let password_hash = secrets::hash_password(password).await?;
             let mut decision = on.user(user_id, user::Command::SetPassword { password_hash }).await?;
-            decision.notifications.push(credentials_message(&state, on.context));
+            decision.notifications.push(credentials_message(user_id, &state));
             Ok(decision)
         }
         "ChangePassword" => {
@@ -113,7 +113,7 @@ pub(super) async fn decide(
                     expires_at: on.context.now + chrono::TimeDelta::minutes(PIN_MINUTES),
                     channel: user::SecondFactor::Sms,
                 };
-                message = Some(pin_message(&state, mobile, pin));
+                message = Some(pin_message(user_id, &state, mobile, pin));
                 Some(challenge)
             } else {
                 None
@@ -161,7 +161,7 @@ pub(super) async fn decide(
 const PIN_MINUTES: i64 = 10;
 
 /// The SMS that carries a sign-in PIN.
-fn pin_message(user: &user::State, mobile: &str, pin: String) -> Notification {
+fn pin_message(user_id: Uuid, user: &user::State, mobile: &str, pin: String) -> Notification {
     Notification {
         id: Uuid::now_v7(),
         channel: Channel::Sms,
@@ -170,6 +170,7 @@ fn pin_message(user: &user::State, mobile: &str, pin: String) -> Notification {
         body: format!("Your customer portal verification code is valid for {PIN_MINUTES} minutes."),
         secret: Some(Secret::Pin(pin)),
         company_id: user.company_id,
+        subject: Some(user_id),
     }
 }
 
@@ -194,13 +195,14 @@ async fn issue(on: &On<'_>, user_id: Uuid, purpose: TokenPurpose) -> Result<Deci
     let expires_at = on.context.now + a.settings.token_ttl;
     let command = user::Command::IssueToken { token_hash: secrets::token_hash(&token), expires_at, purpose };
     let mut decision = on.user(user_id, command).await?;
-    decision.notifications.push(token_message(&state, purpose, token, expires_at));
+    decision.notifications.push(token_message(user_id, &state, purpose, token, expires_at));
     Ok(decision)
 }
 
 /// The first credentials of a user being created: an invitation to set a password, or a
 /// password set by the admin that must be changed. Returns the user's extra events.
 pub(super) async fn first_credentials(
+    user_id: Uuid,
     on_settings: &crate::cache::Settings,
     company: &company::State,
     created: &user::State,
@@ -212,7 +214,7 @@ pub(super) async fn first_credentials(
         Some(password) => {
             check_policy(&company.password_policy, "password", &password)?;
             let password_hash = secrets::hash_password(password).await?;
-            plan.notify(credentials_message(created, context));
+            plan.notify(credentials_message(user_id, created));
             Ok(user::decide(created, user::Command::SetPassword { password_hash }, context)?)
         }
         None => {
@@ -224,13 +226,14 @@ pub(super) async fn first_credentials(
                 purpose: TokenPurpose::Activation,
             };
             let events = user::decide(created, command, context)?;
-            plan.notify(token_message(created, TokenPurpose::Activation, token, expires_at));
+            plan.notify(token_message(user_id, created, TokenPurpose::Activation, token, expires_at));
             Ok(events)
         }
     }
 }
 
 fn token_message(
+    user_id: Uuid,
     user: &user::State,
     purpose: TokenPurpose,
     token: String,
@@ -266,12 +269,13 @@ fn token_message(
         body,
         secret: Some(Secret::Token(token)),
         company_id: user.company_id,
+        subject: Some(user_id),
     }
 }
 
 /// Telzio's "send credentials": the username and the fact that a first password was set (the
 /// password itself is never sent by the portal).
-fn credentials_message(user: &user::State, _context: &Context) -> Notification {
+fn credentials_message(user_id: Uuid, user: &user::State) -> Notification {
     Notification {
         id: Uuid::now_v7(),
         channel: Channel::Email,
@@ -284,5 +288,6 @@ fn credentials_message(user: &user::State, _context: &Context) -> Notification {
         ),
         secret: None,
         company_id: user.company_id,
+        subject: Some(user_id),
     }
 }

@@ -1,0 +1,324 @@
+//! Personal data in the log (crypto-shredding). [`PersonalData`] wraps an adapter: on the way in
+//! it seals every personal field (what [`domain::personal`] names) with the key of the person it
+//! belongs to, before the adapter hashes and stores the event; on the way out it opens them
+//! again, or reads them as [`ERASED`] once that person's key is destroyed. The event that erases
+//! a person (`UserDeleted`) destroys their key in its own transaction ([`AppendRequest::erase`]).
+//!
+//! A sealed value is `pii:v1:<subject>:<hex of nonce ‖ ciphertext ‖ tag>` (AES-256-GCM); it is
+//! bound to its event and field, so it does not open when copied elsewhere. The request's client
+//! address and user agent are the acting person's: sealed with the acting user's key, or, when
+//! nobody is signed in (a sign-in), with the key of the user whose stream is written; an
+//! operator's stay readable. The stored bytes, and so the hash chain, never change: only the
+//! key goes. Verification and the sealer read the stored bytes ([`EventLog::stored`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::ActorKind;
+pub use domain::personal::ERASED;
+use serde_json::Value;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::vault::{self, VaultError};
+use crate::{
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, Database, EventLog, Metadata,
+    RecordedEvent, StoreError, StoredReply, with_reader,
+};
+
+const PREFIX: &str = "pii:v1:";
+const NONCE_LEN: usize = 12;
+/// Keys remembered for sealing; past this many the memory is dropped and refilled.
+const CACHED_KEYS: usize = 100_000;
+const METADATA_IP: &str = "metadata/clientIp";
+const METADATA_AGENT: &str = "metadata/userAgent";
+
+/// An event log that keeps personal data sealed at rest: see the module documentation.
+pub struct PersonalData {
+    inner: Arc<dyn EventLog>,
+    database: Database,
+    /// Live keys by subject, for sealing. (Opening always asks the vault, so a key destroyed by
+    /// another process is never used to read.)
+    keys: Mutex<HashMap<Uuid, [u8; 32]>>,
+}
+
+impl PersonalData {
+    pub fn new(inner: Arc<dyn EventLog>, database: Database) -> Self {
+        PersonalData { inner, database, keys: Mutex::new(HashMap::new()) }
+    }
+
+    /// The subject's key for sealing, made on first use; `None` once destroyed.
+    async fn key(&self, subject: Uuid) -> Result<Option<[u8; 32]>, StoreError> {
+        if let Some(key) = self.keys.lock().ok().and_then(|keys| keys.get(&subject).copied()) {
+            return Ok(Some(key));
+        }
+        match vault::key_for_sealing(&self.database, subject).await {
+            Ok(key) => {
+                if let Ok(mut keys) = self.keys.lock() {
+                    if keys.len() >= CACHED_KEYS {
+                        keys.clear();
+                    }
+                    keys.insert(subject, key);
+                }
+                Ok(Some(key))
+            }
+            Err(VaultError::Shredded(_)) => Ok(None),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// Seals the request's personal fields and names the people it erases.
+    async fn seal_request(&self, request: &mut AppendRequest) -> Result<(), StoreError> {
+        for write in &mut request.writes {
+            let Some(subject) = domain::personal::subject_of(&write.stream_id) else { continue };
+            for event in &mut write.events {
+                if domain::personal::erases(&event.event_type) && !request.erase.contains(&subject) {
+                    request.erase.push(subject);
+                }
+                let fields = domain::personal::personal_fields(&event.event_type);
+                let Some(data) = event.data.as_object_mut() else { continue };
+                if !fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string)) {
+                    continue;
+                }
+                let key = self.key(subject).await?;
+                for field in fields {
+                    if let Some(Value::String(text)) = data.get_mut(*field) {
+                        *text =
+                            seal_text(key.as_ref(), subject, &format!("{}/{field}", event.event_id), text)?;
+                    }
+                }
+            }
+        }
+        let metadata = &mut request.metadata;
+        if metadata.client_ip.is_none() && metadata.user_agent.is_none() {
+            return Ok(());
+        }
+        let person = match metadata.actor.kind {
+            ActorKind::User => metadata.actor.id,
+            ActorKind::System => {
+                request.writes.iter().find_map(|write| domain::personal::subject_of(&write.stream_id))
+            }
+            ActorKind::Operator => None,
+        };
+        if let Some(subject) = person {
+            let key = self.key(subject).await?;
+            for (value, aad) in
+                [(&mut metadata.client_ip, METADATA_IP), (&mut metadata.user_agent, METADATA_AGENT)]
+            {
+                if let Some(text) = value {
+                    *text = seal_text(key.as_ref(), subject, aad, text)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn opened(
+        &self,
+        events: Result<Vec<RecordedEvent>, StoreError>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = events?;
+        open(&self.database, &mut events).await?;
+        Ok(events)
+    }
+}
+
+fn store_error(error: VaultError) -> StoreError {
+    match error {
+        VaultError::Store(error) => error,
+        other => StoreError::Corrupt { position: 0, reason: other.to_string() },
+    }
+}
+
+/// `text` sealed for `subject` and the purpose `aad`; [`ERASED`] when the key is gone.
+fn seal_text(key: Option<&[u8; 32]>, subject: Uuid, aad: &str, text: &str) -> Result<String, StoreError> {
+    let Some(key) = key else { return Ok(ERASED.to_owned()) };
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| store_error(VaultError::Random))?;
+    let sealed = Aes256Gcm::new(key.into())
+        .encrypt(&Nonce::from(nonce), Payload { msg: text.as_bytes(), aad: aad.as_bytes() })
+        .map_err(|_| store_error(VaultError::Corrupt("encryption failed")))?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    Ok(format!("{PREFIX}{}:{}", subject.simple(), hex::encode(bytes)))
+}
+
+/// The subject of a sealed value, and its bytes.
+fn parse_sealed(text: &str) -> Option<(Uuid, &str)> {
+    let rest = text.strip_prefix(PREFIX)?;
+    let (subject, bytes) = rest.split_once(':')?;
+    Some((Uuid::try_parse(subject).ok()?, bytes))
+}
+
+/// Every sealed string of an event with the purpose it was sealed for.
+fn sealed_values(event: &mut RecordedEvent) -> Vec<(&mut String, String)> {
+    let event_id = event.event_id;
+    let mut found = Vec::new();
+    if let Some(data) = event.data.as_object_mut() {
+        for (field, value) in data.iter_mut() {
+            if let Value::String(text) = value
+                && text.starts_with(PREFIX)
+            {
+                found.push((text, format!("{event_id}/{field}")));
+            }
+        }
+    }
+    let Metadata { client_ip, user_agent, .. } = &mut event.metadata;
+    for (value, aad) in [(client_ip, METADATA_IP), (user_agent, METADATA_AGENT)] {
+        if let Some(text) = value.as_mut().filter(|text| text.starts_with(PREFIX)) {
+            found.push((text, aad.to_owned()));
+        }
+    }
+    found
+}
+
+/// Opens the personal fields of events read from the log in place: each reads as it was
+/// written, or as [`ERASED`] when its person's key was destroyed. A sealed value that does not
+/// open with its person's key is an error naming the event (the store was tampered with).
+pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+    let mut subjects = HashSet::new();
+    for event in events.iter_mut() {
+        for (text, _) in sealed_values(event) {
+            subjects.extend(parse_sealed(text).map(|(subject, _)| subject));
+        }
+    }
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    let ciphers: HashMap<Uuid, Option<Aes256Gcm>> = keys_of(database, &subjects)
+        .await?
+        .into_iter()
+        .map(|(subject, key)| (subject, key.map(|key| Aes256Gcm::new(&key.into()))))
+        .collect();
+    for event in events.iter_mut() {
+        let position = event.position;
+        for (text, aad) in sealed_values(event) {
+            let corrupt =
+                |what: &str| StoreError::Corrupt { position, reason: format!("personal data {aad}: {what}") };
+            let (subject, hex_text) = parse_sealed(text).ok_or_else(|| corrupt("not a sealed value"))?;
+            let plain = match ciphers.get(&subject) {
+                None => return Err(corrupt("its person has no key")),
+                Some(None) => ERASED.to_owned(),
+                Some(Some(cipher)) => {
+                    let bytes = hex::decode(hex_text)
+                        .ok()
+                        .filter(|bytes| bytes.len() > NONCE_LEN)
+                        .ok_or_else(|| corrupt("not a sealed value"))?;
+                    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+                    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| corrupt("nonce length"))?;
+                    let opened = cipher
+                        .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
+                        .map_err(|_| corrupt("does not open with its person's key (changed or moved)"))?;
+                    String::from_utf8(opened).map_err(|_| corrupt("not text"))?
+                }
+            };
+            *text = plain;
+        }
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    subject: Uuid,
+    key: Option<Vec<u8>>,
+}
+
+/// The vault's keys of these subjects: `None` for a destroyed one; absent if never made.
+async fn keys_of(
+    database: &Database,
+    subjects: &HashSet<Uuid>,
+) -> Result<HashMap<Uuid, Option<[u8; 32]>>, StoreError> {
+    let subjects: Vec<Uuid> = subjects.iter().copied().collect();
+    let mut keys = HashMap::with_capacity(subjects.len());
+    for chunk in subjects.chunks(500) {
+        let rows: Vec<KeyRow> = with_reader!(database, |pool| {
+            let mut builder =
+                sqlx::QueryBuilder::new("select subject, key from vault_keys where subject in (");
+            let mut separated = builder.separated(", ");
+            for subject in chunk {
+                separated.push_bind(*subject);
+            }
+            builder.push(")");
+            builder.build_query_as().fetch_all(pool).await?
+        });
+        for row in rows {
+            let key = match row.key {
+                Some(bytes) => {
+                    Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt {
+                        position: 0,
+                        reason: format!("the vault key of {} has the wrong length", row.subject),
+                    })?)
+                }
+                None => None,
+            };
+            keys.insert(row.subject, key);
+        }
+    }
+    Ok(keys)
+}
+
+#[async_trait]
+impl EventLog for PersonalData {
+    async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
+        self.seal_request(&mut request).await?;
+        let erased = request.erase.clone();
+        let appended = self.inner.append(request).await?;
+        if !erased.is_empty()
+            && let Ok(mut keys) = self.keys.lock()
+        {
+            for subject in &erased {
+                keys.remove(subject);
+            }
+        }
+        Ok(appended)
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        after_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.opened(self.inner.read_stream(stream_id, after_version).await).await
+    }
+
+    async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.opened(self.inner.read_all(after, limit).await).await
+    }
+
+    async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {
+        self.inner.checkpoint_of(position).await
+    }
+
+    async fn idempotent_reply(&self, scope: &str, key: &str) -> Result<Option<StoredReply>, StoreError> {
+        self.inner.idempotent_reply(scope, key).await
+    }
+
+    async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.inner.claim_owner(key).await
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.opened(self.inner.audit(query).await).await
+    }
+
+    async fn read_stream_until(
+        &self,
+        stream_id: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.opened(self.inner.read_stream_until(stream_id, until).await).await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<i64> {
+        self.inner.subscribe()
+    }
+
+    fn stored(&self) -> &dyn EventLog {
+        self.inner.stored()
+    }
+}
