@@ -89,15 +89,58 @@ pub struct StoreArgs {
     database_url: Option<String>,
 }
 
+/// Publishing every event to NATS JetStream (for analytics consumers).
+#[derive(Args, Clone)]
+pub struct NatsArgs {
+    /// The NATS server (`nats://host:4222`): every event is published to a JetStream stream there.
+    #[arg(long, env = "PORTAL_NATS_URL")]
+    nats_url: Option<String>,
+    /// The JetStream stream the events go to, created or updated at start.
+    #[arg(long, env = "PORTAL_NATS_STREAM", default_value = "PORTAL_EVENTS")]
+    nats_stream: String,
+    /// Subjects are `<prefix>.<companyId>.<category>.<EventType>`.
+    #[arg(long, env = "PORTAL_NATS_SUBJECT_PREFIX", default_value = "portal.events")]
+    nats_subject_prefix: String,
+    /// How many days the stream keeps an event; 0 keeps every event for ever.
+    #[arg(long, env = "PORTAL_NATS_RETENTION_DAYS", default_value_t = 0)]
+    nats_retention_days: u32,
+}
+
+impl NatsArgs {
+    /// The publisher's settings, or `None` without `--nats-url`; bad names are refused.
+    fn settings(&self) -> anyhow::Result<Option<projections::PublisherSettings>> {
+        let Some(url) = &self.nats_url else { return Ok(None) };
+        let stream_ok = !self.nats_stream.is_empty()
+            && self.nats_stream.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !stream_ok {
+            bail!("--nats-stream {:?}: use letters, digits, '_' and '-' only", self.nats_stream);
+        }
+        let prefix_ok = !self.nats_subject_prefix.is_empty()
+            && self.nats_subject_prefix.split('.').all(|token| {
+                !token.is_empty() && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
+        if !prefix_ok {
+            bail!(
+                "--nats-subject-prefix {:?}: dot-separated tokens of letters, digits, '_' and '-' (no wildcards)",
+                self.nats_subject_prefix
+            );
+        }
+        let mut settings = projections::PublisherSettings::new(url.clone());
+        settings.stream = self.nats_stream.clone();
+        settings.subject_prefix = self.nats_subject_prefix.clone();
+        settings.max_age = Duration::from_secs(u64::from(self.nats_retention_days) * 86_400);
+        Ok(Some(settings))
+    }
+}
+
 #[derive(Args)]
 struct ServeArgs {
     #[arg(long, env = "PORTAL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     #[command(flatten)]
     store: StoreArgs,
-    /// NATS server for event publishing (not available yet: the server refuses to start with it).
-    #[arg(long, env = "PORTAL_NATS_URL")]
-    nats_url: Option<String>,
+    #[command(flatten)]
+    nats: NatsArgs,
     /// How long invitation and password-reset tokens work, in minutes.
     #[arg(long, env = "PORTAL_TOKEN_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=10080))]
     token_ttl_minutes: u32,
@@ -240,18 +283,35 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// `/readyz`: 200 when the database answers (commands work whatever NATS does), with the NATS
+/// publisher's state and lag as detail; 503 when the database does not answer.
+async fn readiness(
+    database: &Database,
+    nats: Option<projections::PublisherStatus>,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let database_ok = database.ping().await.is_ok();
+    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "status": if database_ok { "ready" } else { "the database does not answer" },
+        "database": if database_ok { "ok" } else { "unreachable" },
+        "nats": nats,
+    });
+    (status, axum::Json(body))
+}
+
 /// How long requests in flight may take to finish once a stop signal arrived.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if args.nats_url.is_some() {
-        bail!("--nats-url: publishing to NATS is not available in this version yet; start without it");
-    }
+    let nats = args.nats.settings()?;
     let store = open_store(&args.store).await?;
     let token = operator_token(&args.store.data_dir)?;
     let database = store.database.clone();
     let log = database.event_log();
     let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
+    let publisher =
+        nats.map(|settings| projections::spawn_publisher(database.clone(), Arc::clone(&log), settings));
+    let publisher_status = publisher.as_ref().map(|publisher| publisher.status.clone());
     let extra_ca = match &args.tls_ca_file {
         Some(path) => Some(
             std::fs::read(path)
@@ -323,12 +383,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "/readyz",
             get(move || {
                 let database = database.clone();
-                async move {
-                    match database.ping().await {
-                        Ok(()) => (StatusCode::OK, "ready"),
-                        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer"),
-                    }
-                }
+                let nats = publisher_status.as_ref().map(|status| status.borrow().clone());
+                async move { readiness(&database, nats).await }
             }),
         )
         .layer(tower_http::trace::TraceLayer::new_for_http());
@@ -361,6 +417,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Let in-flight appends finish before the stores close.
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // A round cut short is published again at the next start (JetStream drops the duplicates).
+    if let Some(publisher) = publisher {
+        publisher.stop().await;
+    }
     projectors.stop().await;
     store.database.close().await;
     Ok(())

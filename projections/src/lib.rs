@@ -9,8 +9,10 @@
 
 mod fold;
 mod models;
+pub mod publisher;
 pub mod read;
 pub(crate) mod runtime;
 
 pub use models::ReadModel;
+pub use publisher::{Publisher, PublisherSettings, PublisherStatus, spawn_publisher};
 pub use runtime::{Progress, ProjectionError, Projectors, RebuildReport, rebuild, spawn_all};

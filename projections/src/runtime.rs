@@ -67,31 +67,57 @@ impl Transaction {
 
     async fn save_checkpoint(&mut self, model: ReadModel, checkpoint: Checkpoint) -> Result<(), sqlx::Error> {
         with_transaction!(self, |connection| {
-            sqlx::query(
-                "insert into projection_checkpoints (name, tx, position, updated_at) values ($1, $2, $3, $4) \
-                 on conflict (name) do update set tx = excluded.tx, position = excluded.position, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind(model.name())
-            .bind(checkpoint.tx)
-            .bind(checkpoint.position)
-            .bind(Utc::now())
-            .execute(&mut **connection)
-            .await?;
+            sqlx::query(UPSERT_CHECKPOINT)
+                .bind(model.name())
+                .bind(checkpoint.tx)
+                .bind(checkpoint.position)
+                .bind(Utc::now())
+                .execute(&mut **connection)
+                .await?;
         });
         Ok(())
     }
 }
 
 async fn load_checkpoint(database: &Database, model: ReadModel) -> Result<Checkpoint, sqlx::Error> {
+    load_named_checkpoint(database, model.name()).await
+}
+
+/// A checkpoint by name: a read model's, or the NATS publisher's.
+pub(crate) async fn load_named_checkpoint(
+    database: &Database,
+    name: &str,
+) -> Result<Checkpoint, sqlx::Error> {
     let row: Option<(i64, i64)> = eventlog::with_reader!(database, |pool| {
         sqlx::query_as("select tx, position from projection_checkpoints where name = $1")
-            .bind(model.name())
+            .bind(name)
             .fetch_optional(pool)
             .await?
     });
     Ok(row.map(|(tx, position)| Checkpoint { tx, position }).unwrap_or_default())
 }
+
+/// Moves a checkpoint that no read-model write goes with (the NATS publisher's).
+pub(crate) async fn save_named_checkpoint(
+    database: &Database,
+    name: &str,
+    checkpoint: Checkpoint,
+) -> Result<(), sqlx::Error> {
+    eventlog::with_writer!(database, |pool| {
+        sqlx::query(UPSERT_CHECKPOINT)
+            .bind(name)
+            .bind(checkpoint.tx)
+            .bind(checkpoint.position)
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+const UPSERT_CHECKPOINT: &str = "insert into projection_checkpoints (name, tx, position, updated_at) \
+     values ($1, $2, $3, $4) on conflict (name) do update set tx = excluded.tx, position = excluded.position, \
+     updated_at = excluded.updated_at";
 
 /// How far each read model has got; what read-your-writes waits on.
 #[derive(Clone)]
@@ -188,7 +214,7 @@ async fn elect_and_lead(
             tracing::info!(projector = model.name(), "leading");
             let led = tokio::select! {
                 outcome = lead(model, database, log, progress) => outcome,
-                lost = lock_lost(&mut lock_connection) => Err(lost),
+                lost = lock_lost(&mut lock_connection) => Err(ProjectionError::Database(lost)),
             };
             return led;
         }
@@ -198,11 +224,11 @@ async fn elect_and_lead(
 }
 
 /// Returns when the connection that holds the lock stops answering.
-async fn lock_lost(connection: &mut sqlx::PgConnection) -> ProjectionError {
+pub(crate) async fn lock_lost(connection: &mut sqlx::PgConnection) -> sqlx::Error {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         if let Err(error) = sqlx::query("select 1").execute(&mut *connection).await {
-            return ProjectionError::Database(error);
+            return error;
         }
     }
 }

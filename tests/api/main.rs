@@ -13,6 +13,7 @@ mod erasure;
 mod graphql;
 mod identity;
 mod lifecycle;
+mod nats;
 mod people;
 mod tenancy;
 mod tickets;
