@@ -4,8 +4,10 @@
 //! again, or reads them as [`ERASED`] once that person's key is destroyed. The event that erases
 //! a person (`UserDeleted`) destroys their key in its own transaction ([`AppendRequest::erase`]).
 //!
-//! A sealed value is `pii:v1:<subject>:<hex of nonce ‖ ciphertext ‖ tag>` (AES-256-GCM); it is
-//! bound to its event and field, so it does not open when copied elsewhere. The request's client
+//! A sealed value is `pii:v1:<subject>:<nonce ‖ ciphertext ‖ tag>` (AES-256-GCM; the subject's
+//! 16 bytes and the sealed bytes in unpadded URL-safe base64, the shortest text JSON keeps
+//! as is: every byte of it is stored, hashed and sent on every event); it is bound to its
+//! event and field, so it does not open when copied elsewhere. The request's client
 //! address and user agent are the acting person's: sealed with the acting user's key, or, when
 //! nobody is signed in (a sign-in), with the key of the user whose stream is written; an
 //! operator's stay readable. The stored bytes, and so the hash chain, never change: only the
@@ -16,6 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ActorKind;
@@ -144,14 +148,15 @@ fn seal_text(key: Option<&[u8; 32]>, subject: Uuid, aad: &str, text: &str) -> Re
         .map_err(|_| store_error(VaultError::Corrupt("encryption failed")))?;
     let mut bytes = nonce.to_vec();
     bytes.extend_from_slice(&sealed);
-    Ok(format!("{PREFIX}{}:{}", subject.simple(), hex::encode(bytes)))
+    Ok(format!("{PREFIX}{}:{}", BASE64.encode(subject.as_bytes()), BASE64.encode(bytes)))
 }
 
 /// The subject of a sealed value, and its bytes.
 fn parse_sealed(text: &str) -> Option<(Uuid, &str)> {
     let rest = text.strip_prefix(PREFIX)?;
     let (subject, bytes) = rest.split_once(':')?;
-    Some((Uuid::try_parse(subject).ok()?, bytes))
+    let subject = Uuid::from_slice(&BASE64.decode(subject).ok()?).ok()?;
+    Some((subject, bytes))
 }
 
 /// Every sealed string of an event with the purpose it was sealed for.
@@ -199,12 +204,13 @@ pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(
         for (text, aad) in sealed_values(event) {
             let corrupt =
                 |what: &str| StoreError::Corrupt { position, reason: format!("personal data {aad}: {what}") };
-            let (subject, hex_text) = parse_sealed(text).ok_or_else(|| corrupt("not a sealed value"))?;
+            let (subject, encoded) = parse_sealed(text).ok_or_else(|| corrupt("not a sealed value"))?;
             let plain = match ciphers.get(&subject) {
                 None => return Err(corrupt("its person has no key")),
                 Some(None) => ERASED.to_owned(),
                 Some(Some(cipher)) => {
-                    let bytes = hex::decode(hex_text)
+                    let bytes = BASE64
+                        .decode(encoded)
                         .ok()
                         .filter(|bytes| bytes.len() > NONCE_LEN)
                         .ok_or_else(|| corrupt("not a sealed value"))?;
