@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod mailbox;
+mod telemetry;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -304,6 +305,7 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let nats = args.nats.settings()?;
+    let metrics_handle = telemetry::install()?;
     let store = open_store(&args.store).await?;
     let token = operator_token(&args.store.data_dir)?;
     let database = store.database.clone();
@@ -375,8 +377,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             })
         }),
     };
+    let scrape = Arc::new(telemetry::Scrape {
+        handle: metrics_handle,
+        database: database.clone(),
+        progress: projectors.progress.clone(),
+        publisher: publisher_status.clone(),
+    });
     let app = Router::new()
         .merge(command_api::router(commands))
+        .route(
+            "/metrics",
+            get(move || {
+                let scrape = Arc::clone(&scrape);
+                async move {
+                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], scrape.render().await)
+                }
+            }),
+        )
         .merge(query_api::router(graphql))
         .route("/healthz", get(|| async { StatusCode::OK }))
         .route(

@@ -145,6 +145,30 @@ impl CommandApi {
         body: serde_json::Value,
         request: RequestInfo,
     ) -> Result<Outcome, ApiError> {
+        let started = std::time::Instant::now();
+        let outcome = self.execute_timed(command_type, body, request).await;
+        // Labels from fixed sets only: an unknown command type is not a new time series.
+        let command = COMMAND_TYPES
+            .iter()
+            .chain(INTERNAL_COMMAND_TYPES.iter())
+            .find(|known| **known == command_type)
+            .copied()
+            .unwrap_or("unknown");
+        let result = match &outcome {
+            Ok(_) => "accepted",
+            Err(error) => error.code(),
+        };
+        metrics::histogram!("portal_command_duration_seconds", "command" => command, "outcome" => result)
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn execute_timed(
+        &self,
+        command_type: &str,
+        body: serde_json::Value,
+        request: RequestInfo,
+    ) -> Result<Outcome, ApiError> {
         if !COMMAND_TYPES.contains(&command_type) && !INTERNAL_COMMAND_TYPES.contains(&command_type) {
             return Err(ApiError::UnknownCommand(command_type.to_owned()));
         }

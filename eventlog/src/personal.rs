@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64;
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::ActorKind;
 pub use domain::personal::ERASED;
@@ -273,7 +273,9 @@ impl EventLog for PersonalData {
     async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
         self.seal_request(&mut request).await?;
         let erased = request.erase.clone();
+        let count = request.event_count() as u64;
         let appended = self.inner.append(request).await?;
+        metrics::counter!("portal_events_appended_total").increment(count);
         if !erased.is_empty()
             && let Ok(mut keys) = self.keys.lock()
         {

@@ -13,6 +13,7 @@ mod erasure;
 mod graphql;
 mod identity;
 mod lifecycle;
+mod metrics;
 mod nats;
 mod people;
 mod tenancy;

@@ -161,9 +161,21 @@ async fn every_event_reaches_jetstream_once_across_a_nats_outage(mut app: App) {
     })
     .await;
     assert!(up["failuresTotal"].as_u64() > Some(0), "{up:#}");
+    let metrics = app.client().get(app.url("/metrics")).send().await.expect("GET /metrics");
+    let metrics = metrics.text().await.expect("the metrics");
+    let sample = |name: &str| crate::metrics::sample(&metrics, name, &[]);
+    assert_eq!(
+        (sample("portal_nats_publish_lag_events"), sample("portal_nats_connected")),
+        (Some(0.0), Some(1.0))
+    );
+    assert!(sample("portal_nats_publish_failures_total") > Some(0.0), "{metrics}");
 
     // The stream holds the log, each event once.
     let log = app.audit(json!({})).await;
+    assert!(
+        sample("portal_nats_published_total") >= Some(log.len() as f64),
+        "all by this process: {metrics}"
+    );
     let messages = stream_messages(&url, &stream_name).await;
     assert_eq!(messages.len(), log.len(), "one message per event, none lost, none twice");
     let ids: HashSet<&str> = messages.iter().map(|m| m.id.as_str()).collect();
