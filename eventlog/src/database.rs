@@ -97,6 +97,28 @@ impl Database {
         }
     }
 
+    /// Where a live tail starts, "from now on": after every event committed so far. On Postgres,
+    /// the fence of `read_all`: everything of a transaction that is still running, or starts
+    /// later, comes after it (so a tail started here misses nothing committed later, though it
+    /// may repeat an event committed in the last instant); on SQLite, the newest position.
+    pub async fn tail_start(&self) -> Result<crate::Checkpoint, StoreError> {
+        Ok(match self {
+            Database::Sqlite { read, .. } => {
+                let position: i64 = sqlx::query_scalar("select coalesce(max(position), 0) from events")
+                    .fetch_one(read)
+                    .await?;
+                crate::Checkpoint { tx: position, position }
+            }
+            Database::Postgres(pool) => {
+                let xmin: i64 =
+                    sqlx::query_scalar("select pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                        .fetch_one(pool)
+                        .await?;
+                crate::Checkpoint { tx: xmin - 1, position: i64::MAX }
+            }
+        })
+    }
+
     /// Answers when the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -11,6 +11,7 @@ mod access_as_of;
 mod changes;
 pub mod export;
 mod loaders;
+mod subscriptions;
 mod types;
 mod viewer;
 
@@ -22,9 +23,7 @@ use std::time::Duration;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{
-    Context, EmptyMutation, EmptySubscription, ErrorExtensions, ID, InputObject, Object, Result,
-};
+use async_graphql::{Context, EmptyMutation, ErrorExtensions, ID, InputObject, Object, Result};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::State;
@@ -40,7 +39,7 @@ use uuid::Uuid;
 use crate::loaders::{CompanyLoader, GroupLoader, RoleLoader, TicketMessagesLoader, UserLoader};
 pub use crate::types::*;
 
-pub type PortalSchema = async_graphql::Schema<Query, EmptyMutation, EmptySubscription>;
+pub type PortalSchema = async_graphql::Schema<Query, EmptyMutation, subscriptions::Subscription>;
 
 /// Longest a query waits for the read models to reach `X-Portal-Min-Position`.
 pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
@@ -55,7 +54,7 @@ pub struct QueryState {
 
 /// Builds the schema with its limits; the same function serves the server and the SDL test.
 pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
-    async_graphql::Schema::build(Query, EmptyMutation, EmptySubscription)
+    async_graphql::Schema::build(Query, EmptyMutation, subscriptions::Subscription)
         .data(QueryState { database, log })
         .limit_depth(12)
         .limit_complexity(5_000)
@@ -69,18 +68,24 @@ pub(crate) fn request_reader<'a>(context: &'a Context<'_>) -> Result<&'a Reader>
 
 /// A request for `viewer`, reading through `reader`, with DataLoaders of its own.
 pub fn request_for(
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     viewer: Viewer,
     reader: Reader,
 ) -> async_graphql::Request {
+    insert_request_data(&mut request.data, viewer, reader);
     request
-        .data(DataLoader::new(RoleLoader(reader.clone()), tokio::spawn))
-        .data(DataLoader::new(CompanyLoader(reader.clone()), tokio::spawn))
-        .data(DataLoader::new(GroupLoader(reader.clone()), tokio::spawn))
-        .data(DataLoader::new(UserLoader(reader.clone()), tokio::spawn))
-        .data(DataLoader::new(TicketMessagesLoader(reader.clone()), tokio::spawn))
-        .data(reader)
-        .data(viewer)
+}
+
+/// What every request (or WebSocket connection) carries: who asks, how rows are read, and
+/// DataLoaders of its own.
+fn insert_request_data(data: &mut async_graphql::Data, viewer: Viewer, reader: Reader) {
+    data.insert(DataLoader::new(RoleLoader(reader.clone()), tokio::spawn));
+    data.insert(DataLoader::new(CompanyLoader(reader.clone()), tokio::spawn));
+    data.insert(DataLoader::new(GroupLoader(reader.clone()), tokio::spawn));
+    data.insert(DataLoader::new(UserLoader(reader.clone()), tokio::spawn));
+    data.insert(DataLoader::new(TicketMessagesLoader(reader.clone()), tokio::spawn));
+    data.insert(reader);
+    data.insert(viewer);
 }
 
 /// The GraphQL error for bad input: `extensions.code = BAD_USER_INPUT`.
@@ -453,73 +458,19 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<AuditConnection> {
-        let state = context.data::<QueryState>()?;
-        let filter = filter.unwrap_or_default();
-        let user_stream = filter
-            .user_id
-            .as_ref()
-            .map(|id| parse_id(id, "filter.userId").map(|id| domain::stream_id(domain::user::CATEGORY, id)))
-            .transpose()?;
-        let stream_id = match (filter.stream_id, user_stream) {
-            (Some(stream), Some(user)) if stream != user => {
-                return Err(bad_input("filter: streamId and userId name different streams"));
-            }
-            (stream, user) => stream.or(user),
-        };
-        if let (Some(from), Some(to)) = (filter.from, filter.to)
-            && from > to
-        {
-            return Err(bad_input("filter: from must not be after to"));
-        }
         let limit = page_size(first)?;
-        let company_id = filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?;
-        if filter.include_descendants && company_id.is_none() {
-            return Err(bad_input("filter: includeDescendants needs companyId"));
-        }
-        // A signed-in user with VIEW on USERS reads the trail of a company they see (their own
-        // when none is named); anyone else reads nothing.
-        let company_id = match Viewer::of(context) {
-            Viewer::Operator => company_id,
-            viewer @ Viewer::User { company_id: own, .. } => {
-                let company = company_id.unwrap_or(*own);
-                if !viewer.sees_people_of(company) {
-                    return Ok(AuditConnection {
-                        edges: Vec::new(),
-                        page_info: PageInfo { has_next_page: false, end_cursor: None },
-                    });
-                }
-                Some(company)
-            }
+        let after = match after.as_deref() {
+            Some(cursor) => Checkpoint::from_str(cursor).map_err(|problem| {
+                bad_input(format!("after: {cursor:?} is not a cursor from this API ({problem})"))
+            })?,
+            None => Checkpoint::START,
         };
-        let company_ids = match company_id {
-            Some(company_id) if filter.include_descendants => {
-                let whole = Reader::Whole(state.database.clone());
-                Some(projections::read::company_and_descendants(&whole, company_id).await.map_err(internal)?)
-            }
-            Some(company_id) => Some(vec![company_id]),
-            None => None,
-        };
-        let query = AuditQuery {
-            stream_id,
-            company_ids,
-            correlation_id: filter
-                .correlation_id
-                .as_ref()
-                .map(|id| parse_id(id, "filter.correlationId"))
-                .transpose()?,
-            event_id: None,
-            position: None,
-            actor_id: filter.actor_id.as_ref().map(|id| parse_id(id, "filter.actorId")).transpose()?,
-            event_types: filter.event_types,
-            from: filter.from,
-            to: filter.to,
-            after: match after.as_deref() {
-                Some(cursor) => Checkpoint::from_str(cursor).map_err(|problem| {
-                    bad_input(format!("after: {cursor:?} is not a cursor from this API ({problem})"))
-                })?,
-                None => Checkpoint::START,
-            },
-            limit: limit + 1,
+        let Some(query) = scoped_audit_query(context, filter.unwrap_or_default(), after, limit + 1).await?
+        else {
+            return Ok(AuditConnection {
+                edges: Vec::new(),
+                page_info: PageInfo { has_next_page: false, end_cursor: None },
+            });
         };
         let mut events = audit_events(context, &query).await?;
         let has_next_page = events.len() as i64 > limit;
@@ -645,6 +596,76 @@ async fn fold_as_of<E: domain::EventPayload, S: Default>(
     }))
 }
 
+/// The audit query for `filter` as the viewer may run it: a signed-in user reads the trail of
+/// the companies whose people they see (their own when none is named); `None` when the filter
+/// names one they do not see. Shared by `auditTrail` and the `events` subscription.
+pub(crate) async fn scoped_audit_query(
+    context: &Context<'_>,
+    filter: AuditFilter,
+    after: Checkpoint,
+    limit: i64,
+) -> Result<Option<AuditQuery>> {
+    let state = context.data::<QueryState>()?;
+    let user_stream = filter
+        .user_id
+        .as_ref()
+        .map(|id| parse_id(id, "filter.userId").map(|id| domain::stream_id(domain::user::CATEGORY, id)))
+        .transpose()?;
+    let stream_id = match (filter.stream_id, user_stream) {
+        (Some(stream), Some(user)) if stream != user => {
+            return Err(bad_input("filter: streamId and userId name different streams"));
+        }
+        (stream, user) => stream.or(user),
+    };
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from > to
+    {
+        return Err(bad_input("filter: from must not be after to"));
+    }
+    let company_id = filter.company_id.as_ref().map(|id| parse_id(id, "filter.companyId")).transpose()?;
+    if filter.include_descendants && company_id.is_none() {
+        return Err(bad_input("filter: includeDescendants needs companyId"));
+    }
+    // A signed-in user with VIEW on USERS reads the trail of a company they see (their own
+    // when none is named); anyone else reads nothing.
+    let company_id = match Viewer::of(context) {
+        Viewer::Operator => company_id,
+        viewer @ Viewer::User { company_id: own, .. } => {
+            let company = company_id.unwrap_or(*own);
+            if !viewer.sees_people_of(company) {
+                return Ok(None);
+            }
+            Some(company)
+        }
+    };
+    let company_ids = match company_id {
+        Some(company_id) if filter.include_descendants => {
+            let whole = Reader::Whole(state.database.clone());
+            Some(projections::read::company_and_descendants(&whole, company_id).await.map_err(internal)?)
+        }
+        Some(company_id) => Some(vec![company_id]),
+        None => None,
+    };
+    let query = AuditQuery {
+        stream_id,
+        company_ids,
+        correlation_id: filter
+            .correlation_id
+            .as_ref()
+            .map(|id| parse_id(id, "filter.correlationId"))
+            .transpose()?,
+        event_id: None,
+        position: None,
+        actor_id: filter.actor_id.as_ref().map(|id| parse_id(id, "filter.actorId")).transpose()?,
+        event_types: filter.event_types,
+        from: filter.from,
+        to: filter.to,
+        after,
+        limit,
+    };
+    Ok(Some(query))
+}
+
 /// The audit query, inside the request's row-secured transaction for a signed-in user on
 /// Postgres (another company's events are not even there), on the log itself otherwise.
 async fn audit_events(context: &Context<'_>, query: &AuditQuery) -> Result<Vec<eventlog::RecordedEvent>> {
@@ -690,7 +711,7 @@ fn decode_cursor(kind: &str, cursor: &str) -> Result<Uuid> {
         .ok_or_else(|| bad_input(format!("after: {cursor:?} is not a cursor from this API")))
 }
 
-fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
+pub(crate) fn audit_entry(event: eventlog::RecordedEvent) -> AuditEntry {
     let metadata = event.metadata;
     AuditEntry {
         position: event.position,
@@ -762,6 +783,7 @@ pub type Authenticate = Arc<
 pub fn router(state: GraphqlState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/audit/export", get(audit_export))
         .with_state(state)
 }
@@ -884,6 +906,62 @@ fn error_response(status: axum::http::StatusCode, code: &str, message: &str) -> 
     (status, axum::Json(body)).into_response()
 }
 
+/// A signed-in user sees their company and the companies under it.
+async fn with_companies(database: &Database, viewer: &mut Viewer) -> std::result::Result<(), String> {
+    if let Viewer::User { company_id, companies, .. } = viewer {
+        let whole = Reader::Whole(database.clone());
+        let ids = projections::read::company_and_descendants(&whole, *company_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        companies.extend(ids);
+    }
+    Ok(())
+}
+
+/// `/graphql/ws`: subscriptions over graphql-transport-ws (and the older graphql-ws). The token
+/// comes in the `connection_init` payload, `{"Authorization": "Bearer …"}`, since browsers cannot
+/// set headers on a WebSocket; a connection without a good one is closed.
+async fn graphql_ws(
+    State(state): State<GraphqlState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Response {
+    upgrade.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let (schema, authenticate, database) = (state.schema.clone(), state.authenticate, state.database);
+        async_graphql_axum::GraphQLWebSocket::new(socket, schema, protocol)
+            .on_connection_init(move |payload| connection_data(authenticate, database, payload))
+            .serve()
+    })
+}
+
+async fn connection_data(
+    authenticate: Authenticate,
+    database: Database,
+    payload: serde_json::Value,
+) -> Result<async_graphql::Data> {
+    let token = ["Authorization", "authorization"]
+        .iter()
+        .find_map(|key| payload.get(*key)?.as_str())
+        .and_then(|value| axum::http::HeaderValue::from_str(value).ok());
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(axum::http::header::AUTHORIZATION, token);
+    }
+    let mut viewer = match authenticate(headers).await {
+        Access::Granted(viewer) => viewer,
+        Access::Unauthenticated => {
+            return Err(async_graphql::Error::new(
+                "a valid bearer token is required: send {\"Authorization\": \"Bearer …\"} as the connection_init payload",
+            ));
+        }
+        Access::Forbidden(reason) => return Err(async_graphql::Error::new(reason)),
+    };
+    with_companies(&database, &mut viewer).await.map_err(internal)?;
+    let mut data = async_graphql::Data::default();
+    insert_request_data(&mut data, viewer, Reader::Whole(database));
+    Ok(data)
+}
+
 async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     use axum::http::StatusCode;
     let mut viewer = match (state.authenticate)(headers.clone()).await {
@@ -897,15 +975,9 @@ async fn graphql(State(state): State<GraphqlState>, headers: HeaderMap, request:
         }
         Access::Forbidden(reason) => return error_response(StatusCode::FORBIDDEN, "FORBIDDEN", &reason),
     };
-    if let Viewer::User { company_id, companies, .. } = &mut viewer {
-        let whole = Reader::Whole(state.database.clone());
-        match projections::read::company_and_descendants(&whole, *company_id).await {
-            Ok(ids) => companies.extend(ids),
-            Err(error) => {
-                tracing::error!(%error, "the companies of a viewer could not be read");
-                return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
-            }
-        }
+    if let Err(error) = with_companies(&state.database, &mut viewer).await {
+        tracing::error!(%error, "the companies of a viewer could not be read");
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
     }
     if let Some(value) = headers.get("x-portal-min-position") {
         let Some(position) =

@@ -16,6 +16,7 @@ mod lifecycle;
 mod metrics;
 mod nats;
 mod people;
+mod subscriptions;
 mod tenancy;
 mod tickets;
 mod tls;
