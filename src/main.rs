@@ -36,6 +36,17 @@ struct Cli {
 enum Command {
     /// Runs the portal: commands, projections and GraphQL on one port.
     Serve(ServeArgs),
+    /// Scale-out (Postgres): takes commands (`POST /commands/…`, `/auth/…`), nothing else.
+    #[command(name = "command-api")]
+    Commands(ServeArgs),
+    /// Scale-out (Postgres): the projectors (one active per read model across processes, a
+    /// standby takes over), the NATS publisher, the audit sealer and the outbox's delivery; on
+    /// its port only `/healthz`, `/readyz` and `/metrics`.
+    Projector(ServeArgs),
+    /// Scale-out (Postgres): answers GraphQL (and subscriptions) from the read models the
+    /// projector processes keep; any number of them.
+    #[command(name = "query-api")]
+    Queries(ServeArgs),
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -182,7 +193,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args, Role::All).await,
+            Command::Commands(args) => serve(args, Role::Commands).await,
+            Command::Projector(args) => serve(args, Role::Projector).await,
+            Command::Queries(args) => serve(args, Role::Queries).await,
             Command::Projections { command: ProjectionsCommand::Rebuild { store, read_model } } => {
                 rebuild(store, &read_model).await
             }
@@ -303,14 +317,58 @@ async fn readiness(
 /// How long requests in flight may take to finish once a stop signal arrived.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let nats = args.nats.settings()?;
+/// What one process of the portal does: everything (`serve`), or one part of the scale-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    All,
+    Commands,
+    Projector,
+    Queries,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::All => "serve",
+            Role::Commands => "command-api",
+            Role::Projector => "projector",
+            Role::Queries => "query-api",
+        }
+    }
+
+    /// Leads projectors (or stands by to), publishes, seals and delivers the outbox.
+    fn works_in_background(self) -> bool {
+        matches!(self, Role::All | Role::Projector)
+    }
+
+    fn takes_commands(self) -> bool {
+        matches!(self, Role::All | Role::Commands)
+    }
+
+    fn answers_queries(self) -> bool {
+        matches!(self, Role::All | Role::Queries)
+    }
+}
+
+async fn serve(args: ServeArgs, role: Role) -> anyhow::Result<()> {
+    if role != Role::All && args.store.database_url.is_none() {
+        bail!(
+            "portal {}: the scale-out roles share one Postgres database (--database-url postgres://…); \
+             SQLite serves one process: run `portal serve`",
+            role.name()
+        );
+    }
+    let nats = args.nats.settings()?.filter(|_| role.works_in_background());
     let metrics_handle = telemetry::install()?;
     let store = open_store(&args.store).await?;
     let token = operator_token(&args.store.data_dir)?;
     let database = store.database.clone();
     let log = database.event_log();
-    let projectors = projections::spawn_all(database.clone(), Arc::clone(&log));
+    let projectors = if role.works_in_background() {
+        projections::spawn_all(database.clone(), Arc::clone(&log))
+    } else {
+        projections::spawn_standbys(database.clone(), Arc::clone(&log))
+    };
     let publisher =
         nats.map(|settings| projections::spawn_publisher(database.clone(), Arc::clone(&log), settings));
     let publisher_status = publisher.as_ref().map(|publisher| publisher.status.clone());
@@ -332,8 +390,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|url| mailbox::SmsWebhook::new(url, extra_ca.as_deref()))
         .transpose()?;
     let delivery = mailbox::Delivery::new(&args.store.data_dir, sms, smtp);
-    let _mailbox = mailbox::spawn(Arc::clone(&log), database.clone(), delivery);
-    let _sealer = audit::spawn_sealer(Arc::clone(&log), database.clone());
+    let _background = role.works_in_background().then(|| {
+        (
+            mailbox::spawn(Arc::clone(&log), database.clone(), delivery),
+            audit::spawn_sealer(Arc::clone(&log), database.clone()),
+        )
+    });
 
     let settings = command_api::Settings {
         token_ttl: chrono::TimeDelta::minutes(i64::from(args.token_ttl_minutes)),
@@ -383,8 +445,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         progress: projectors.progress.clone(),
         publisher: publisher_status.clone(),
     });
-    let app = Router::new()
-        .merge(command_api::router(commands))
+    let mut app = Router::new();
+    if role.takes_commands() {
+        app = app.merge(command_api::router(commands));
+    }
+    if role.answers_queries() {
+        app = app.merge(query_api::router(graphql));
+    }
+    let app = app
         .route(
             "/metrics",
             get(move || {
@@ -394,7 +462,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             }),
         )
-        .merge(query_api::router(graphql))
         .route("/healthz", get(|| async { StatusCode::OK }))
         .route(
             "/readyz",
@@ -414,7 +481,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(_) => "Postgres".to_owned(),
         None => format!("SQLite in {}", args.store.data_dir.display()),
     };
-    println!("portal listening on http://{address} ({backend})");
+    let role_note = if role == Role::All { String::new() } else { format!(", {}", role.name()) };
+    println!("portal listening on http://{address} ({backend}{role_note})");
     std::io::stdout().flush()?;
     let (stopping, stopped) = tokio::sync::oneshot::channel();
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

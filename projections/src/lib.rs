@@ -15,4 +15,4 @@ pub(crate) mod runtime;
 
 pub use models::ReadModel;
 pub use publisher::{Publisher, PublisherSettings, PublisherStatus, spawn_publisher};
-pub use runtime::{Progress, ProjectionError, Projectors, RebuildReport, rebuild, spawn_all};
+pub use runtime::{Progress, ProjectionError, Projectors, RebuildReport, rebuild, spawn_all, spawn_standbys};

@@ -17,6 +17,8 @@ const BATCH: i64 = 1000;
 const REBUILD_BATCH: i64 = 20_000;
 /// How often an idle projector looks for events written by other processes.
 const POLL: Duration = Duration::from_millis(250);
+/// How often a process that never leads reads the leaders' checkpoints.
+const MIRROR_POLL: Duration = Duration::from_millis(100);
 /// How often a standby looks whether the leader is gone.
 const STANDBY_POLL: Duration = Duration::from_millis(500);
 
@@ -166,11 +168,22 @@ impl Projectors {
 /// Starts one projector per read model. Each keeps running (retrying after errors) until
 /// [`Projectors::stop`] or the end of the process.
 pub fn spawn_all(database: Database, log: Arc<dyn EventLog>) -> Projectors {
+    spawn(database, log, true)
+}
+
+/// Follows the projectors of other processes without ever leading one: each read model's
+/// progress mirrors the checkpoint in the database, so that this process (a `query-api`)
+/// still answers `X-Portal-Min-Position`. On SQLite, which serves one process, it leads.
+pub fn spawn_standbys(database: Database, log: Arc<dyn EventLog>) -> Projectors {
+    spawn(database, log, false)
+}
+
+fn spawn(database: Database, log: Arc<dyn EventLog>, may_lead: bool) -> Projectors {
     let mut models = HashMap::new();
     let mut tasks = Vec::new();
     for model in ReadModel::ALL {
         let (sender, receiver) = watch::channel(Checkpoint::START);
-        tasks.push(tokio::spawn(run(model, database.clone(), Arc::clone(&log), sender)));
+        tasks.push(tokio::spawn(run(model, database.clone(), Arc::clone(&log), sender, may_lead)));
         models.insert(model, receiver);
     }
     Projectors { progress: Progress { models }, tasks }
@@ -181,11 +194,15 @@ async fn run(
     database: Database,
     log: Arc<dyn EventLog>,
     progress: watch::Sender<Checkpoint>,
+    may_lead: bool,
 ) {
     loop {
         let outcome = match &database {
             Database::Sqlite { .. } => lead(model, &database, log.as_ref(), &progress).await,
-            Database::Postgres(pool) => elect_and_lead(model, pool, &database, log.as_ref(), &progress).await,
+            Database::Postgres(pool) if may_lead => {
+                elect_and_lead(model, pool, &database, log.as_ref(), &progress).await
+            }
+            Database::Postgres(_) => mirror(model, &database, &progress).await,
         };
         if let Err(error) = outcome {
             tracing::error!(projector = model.name(), %error, "projector failed; retrying in a second");
@@ -220,6 +237,18 @@ async fn elect_and_lead(
         }
         progress.send_replace(load_checkpoint(database, model).await?);
         tokio::time::sleep(STANDBY_POLL).await;
+    }
+}
+
+/// A standby that never leads: its progress is the leader's checkpoint, read often.
+async fn mirror(
+    model: ReadModel,
+    database: &Database,
+    progress: &watch::Sender<Checkpoint>,
+) -> Result<(), ProjectionError> {
+    loop {
+        progress.send_replace(load_checkpoint(database, model).await?);
+        tokio::time::sleep(MIRROR_POLL).await;
     }
 }
 

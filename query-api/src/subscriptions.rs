@@ -48,16 +48,21 @@ impl Subscription {
         }))
     }
 
-    /// The user, as their stream folds, each time an event is appended to it (from now on).
-    /// Ends at once for a user the viewer does not see.
-    async fn user_changed(&self, context: &Context<'_>, id: ID) -> Result<impl Stream<Item = User> + use<>> {
+    /// The user, as their stream folds, each time an event is appended to it: from now on, or
+    /// after `afterPosition` (as `events`). Ends at once for a user the viewer does not see.
+    async fn user_changed(
+        &self,
+        context: &Context<'_>,
+        id: ID,
+        after_position: Option<i64>,
+    ) -> Result<impl Stream<Item = User> + use<>> {
         let id = parse_id(&id, "id")?;
         let state = context.data::<QueryState>()?;
         let stream_id = domain::stream_id(domain::user::CATEGORY, id);
         let (now, _) = crate::fold_until(state, &stream_id, chrono::Utc::now(), domain::user::evolve).await?;
         let visible = Viewer::of(context).sees_user(id, now.company_id);
         let query = AuditQuery { stream_id: Some(stream_id.clone()), limit: PAGE, ..AuditQuery::one() };
-        let after = start(state, None).await?;
+        let after = start(state, after_position).await?;
         let tail = visible.then(|| Tail::new(Arc::clone(&state.log), AuditQuery { after, ..query }));
         let log = Arc::clone(&state.log);
         Ok(futures::stream::unfold(tail, move |tail| {

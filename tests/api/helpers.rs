@@ -452,7 +452,7 @@ impl Drop for App {
 
 /// The tests' HTTP client. reqwest is built with rustls and no crypto provider of its own (the
 /// portal installs ring at start); the test process installs the same before its first client.
-fn test_client() -> reqwest::Client {
+pub fn test_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("build an HTTP client")
 }

@@ -20,4 +20,5 @@ mod subscriptions;
 mod tenancy;
 mod tickets;
 mod tls;
+mod topology;
 mod totp;
