@@ -15,6 +15,7 @@
 
 mod access;
 mod logins;
+mod publish;
 
 use std::fmt::Write as _;
 use std::io::{Seek, SeekFrom, Write as _};
@@ -79,7 +80,8 @@ pub struct BenchArgs {
     personal_data_in_the_clear: bool,
     /// What to measure, comma-separated: `writes` (commands, rebuild and ceiling, the default),
     /// `logins` (password sign-ins, and ordinary commands while they run: about a minute) and
-    /// `access` (accessAsOf over a company of 10,000 users and 1,000,000 events: a few minutes).
+    /// `access` (accessAsOf over a company of 10,000 users and 1,000,000 events: a few minutes),
+    /// `publish` (the NATS publisher's lag while commands are written: needs --nats-url).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "writes")]
     only: Vec<Part>,
     /// Sign-in bench: users who sign in, in turn (each may sign in 60 times a minute).
@@ -100,6 +102,12 @@ pub struct BenchArgs {
     /// accessAsOf bench: how many times the query runs.
     #[arg(long, default_value_t = 20)]
     access_queries: usize,
+    /// Publish bench: the NATS server (a stream of the bench's own is made there and deleted).
+    #[arg(long, env = "PORTAL_BENCH_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Publish bench: concurrent writers while the publisher runs.
+    #[arg(long, default_value_t = 64)]
+    publish_concurrency: usize,
 }
 
 /// The parts of `portal bench`.
@@ -108,6 +116,7 @@ enum Part {
     Writes,
     Logins,
     Access,
+    Publish,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -137,6 +146,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             bail!("--access-users and --access-queries must be at least 1");
         }
         let report = access::run(&args).await?;
+        print!("{}", report.render());
+    }
+    if args.only.contains(&Part::Publish) {
+        if args.publish_concurrency == 0 {
+            bail!("--publish-concurrency must be at least 1");
+        }
+        let report = publish::run(&args).await?;
         print!("{}", report.render());
     }
     Ok(())
