@@ -342,6 +342,24 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
+    /// Whether `event` passes the filter, as the adapters' SQL decides it (`after` and `limit`
+    /// aside): what a live feed applies in memory to the events it broadcasts.
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        let metadata = &event.metadata;
+        self.stream_id.as_ref().is_none_or(|stream_id| *stream_id == event.stream_id)
+            && self
+                .company_ids
+                .as_ref()
+                .is_none_or(|ids| metadata.company_id.is_some_and(|company| ids.contains(&company)))
+            && self.actor_id.is_none_or(|actor| metadata.actor.id == Some(actor))
+            && self.correlation_id.is_none_or(|id| metadata.correlation_id == id)
+            && self.event_id.is_none_or(|id| event.event_id == id)
+            && self.position.is_none_or(|position| event.position == position)
+            && self.event_types.as_ref().is_none_or(|types| types.contains(&event.event_type))
+            && self.from.is_none_or(|from| metadata.recorded_at >= from)
+            && self.to.is_none_or(|to| metadata.recorded_at < to)
+    }
+
     /// Every event, at most one: narrow it with one field.
     pub fn one() -> Self {
         AuditQuery {

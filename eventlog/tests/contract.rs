@@ -87,6 +87,7 @@ async fn read_from_start(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
 }
 
 eventlog::on_every_backend!(
+    an_audit_filter_in_memory_agrees_with_the_database,
     appended_events_read_back_in_version_order_with_their_metadata,
     a_version_conflict_is_an_error_and_writes_nothing,
     a_taken_claim_refuses_the_whole_request_until_it_is_released,
@@ -160,6 +161,42 @@ async fn notifications_are_kept_exactly_when_their_events_are(db: &TestDatabase)
         assert!(all[0].delivered_at.is_some());
         assert_eq!(all[0].notification.secret, None, "a delivered token is wiped");
         assert!(all[0].carried_secret);
+    }
+}
+
+/// `AuditQuery::matches` (what the live feed of subscriptions filters with) keeps exactly the
+/// events the adapter's SQL returns for the same filter.
+async fn an_audit_filter_in_memory_agrees_with_the_database(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let (one, two) = (new_stream(), new_stream());
+    let mut first = write(&one, ExpectedVersion::Exact(0), vec![event("A", 1), event("B", 2)]);
+    first.metadata.actor = Actor::user(Uuid::from_u128(7));
+    let company = first.metadata.company_id;
+    let correlation = first.metadata.correlation_id;
+    log.append(first).await.expect("append");
+    log.append(write(&two, ExpectedVersion::Exact(0), vec![event("A", 3)])).await.expect("append");
+    let middle = Utc::now();
+    log.append(write(&one, ExpectedVersion::Exact(2), vec![event("C", 4)])).await.expect("append");
+    let all = read_everything(log.as_ref()).await;
+    let everything = eventlog::AuditQuery { limit: 1000, ..eventlog::AuditQuery::default() };
+    let filters = [
+        eventlog::AuditQuery { stream_id: Some(one.clone()), ..everything.clone() },
+        eventlog::AuditQuery { company_ids: company.map(|c| vec![c]), ..everything.clone() },
+        eventlog::AuditQuery { company_ids: Some(Vec::new()), ..everything.clone() },
+        eventlog::AuditQuery { actor_id: Some(Uuid::from_u128(7)), ..everything.clone() },
+        eventlog::AuditQuery { correlation_id: Some(correlation), ..everything.clone() },
+        eventlog::AuditQuery {
+            event_types: Some(vec!["A".to_owned(), "C".to_owned()]),
+            ..everything.clone()
+        },
+        eventlog::AuditQuery { from: Some(middle), ..everything.clone() },
+        eventlog::AuditQuery { to: Some(middle), stream_id: Some(one.clone()), ..everything.clone() },
+    ];
+    for filter in filters {
+        let from_sql: Vec<i64> =
+            log.audit(&filter).await.expect("audit").iter().map(|e| e.position).collect();
+        let in_memory: Vec<i64> = all.iter().filter(|e| filter.matches(e)).map(|e| e.position).collect();
+        assert_eq!(in_memory, from_sql, "{filter:?}");
     }
 }
 

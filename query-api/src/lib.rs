@@ -10,6 +10,7 @@
 mod access_as_of;
 mod changes;
 pub mod export;
+mod feed;
 mod loaders;
 mod subscriptions;
 mod types;
@@ -50,12 +51,20 @@ const MAX_PAGE: i64 = 500;
 pub struct QueryState {
     pub database: Database,
     pub log: Arc<dyn EventLog>,
+    /// The shared live tail of the subscriptions, started by the first one.
+    feed: std::sync::OnceLock<feed::LiveFeed>,
+}
+
+impl QueryState {
+    pub(crate) fn feed(&self) -> &feed::LiveFeed {
+        self.feed.get_or_init(|| feed::LiveFeed::start(self.database.clone(), Arc::clone(&self.log)))
+    }
 }
 
 /// Builds the schema with its limits; the same function serves the server and the SDL test.
 pub fn schema(database: Database, log: Arc<dyn EventLog>) -> PortalSchema {
     async_graphql::Schema::build(Query, EmptyMutation, subscriptions::Subscription)
-        .data(QueryState { database, log })
+        .data(QueryState { database, log, feed: std::sync::OnceLock::new() })
         .limit_depth(12)
         .limit_complexity(5_000)
         .finish()

@@ -5,12 +5,11 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::{Context, ID, Result, Subscription};
 use eventlog::{AuditQuery, Checkpoint, EventLog, RecordedEvent};
 use futures::Stream;
-use tokio::sync::watch;
+use tokio::sync::broadcast;
 
 use crate::types::User;
 use crate::viewer::Viewer;
@@ -18,8 +17,6 @@ use crate::{
     AuditEntry, AuditFilter, QueryState, audit_entry, bad_input, internal, parse_id, scoped_audit_query,
 };
 
-/// How often a tail looks for events committed by other processes (its own wake it at once).
-const POLL: Duration = Duration::from_millis(250);
 /// Events read per look.
 const PAGE: i64 = 200;
 
@@ -40,7 +37,7 @@ impl Subscription {
         let state = context.data::<QueryState>()?;
         let after = start(state, after_position).await?;
         let query = scoped_audit_query(context, filter.unwrap_or_default(), after, PAGE).await?;
-        let tail = query.map(|query| Tail::new(Arc::clone(&state.log), query));
+        let tail = query.map(|query| Tail::new(state, query));
         Ok(futures::stream::unfold(tail, |tail| async move {
             let mut tail = tail?;
             let event = tail.next().await?;
@@ -63,7 +60,7 @@ impl Subscription {
         let visible = Viewer::of(context).sees_user(id, now.company_id);
         let query = AuditQuery { stream_id: Some(stream_id.clone()), limit: PAGE, ..AuditQuery::one() };
         let after = start(state, after_position).await?;
-        let tail = visible.then(|| Tail::new(Arc::clone(&state.log), AuditQuery { after, ..query }));
+        let tail = visible.then(|| Tail::new(state, AuditQuery { after, ..query }));
         let log = Arc::clone(&state.log);
         Ok(futures::stream::unfold(tail, move |tail| {
             let (log, stream_id) = (Arc::clone(&log), stream_id.clone());
@@ -118,19 +115,23 @@ async fn fold_user(
     Some(User { row: Arc::new(row), at: event.metadata.recorded_at })
 }
 
-/// The events of an audit query from its `after` on, for ever: a page at a time, waiting for
-/// this process's commits (at once) or polling for other processes'.
+/// The events of an audit query from its `after` on, for ever: first from the database (what
+/// was committed before, page by page), then from the process's live feed, filtered here. The
+/// feed is subscribed before the first page is read, so nothing committed meanwhile is lost;
+/// what both give is told apart by its checkpoint. A subscriber that falls behind the feed's
+/// buffer reads from the database again.
 struct Tail {
     log: Arc<dyn EventLog>,
     query: AuditQuery,
     buffer: VecDeque<RecordedEvent>,
-    head: watch::Receiver<i64>,
+    live: broadcast::Receiver<Arc<RecordedEvent>>,
+    catching_up: bool,
 }
 
 impl Tail {
-    fn new(log: Arc<dyn EventLog>, query: AuditQuery) -> Self {
-        let head = log.subscribe();
-        Tail { log, query, buffer: VecDeque::new(), head }
+    fn new(state: &QueryState, query: AuditQuery) -> Self {
+        let live = state.feed().subscribe();
+        Tail { log: Arc::clone(&state.log), query, buffer: VecDeque::new(), live, catching_up: true }
     }
 
     /// The next event; `None` only when the log cannot be read (the subscription ends).
@@ -139,21 +140,32 @@ impl Tail {
             if let Some(event) = self.buffer.pop_front() {
                 return Some(event);
             }
-            self.head.borrow_and_update();
-            match self.log.audit(&self.query).await {
-                Ok(events) if !events.is_empty() => {
-                    if let Some(last) = events.last() {
-                        self.query.after = last.checkpoint;
+            if self.catching_up {
+                match self.log.audit(&self.query).await {
+                    Ok(events) if events.is_empty() => self.catching_up = false,
+                    Ok(events) => {
+                        if let Some(last) = events.last() {
+                            self.query.after = last.checkpoint;
+                        }
+                        self.buffer.extend(events);
                     }
-                    self.buffer.extend(events);
+                    Err(error) => {
+                        tracing::error!(%error, "a subscription cannot read the log");
+                        return None;
+                    }
                 }
-                Ok(_) => {
-                    let _ = tokio::time::timeout(POLL, self.head.changed()).await;
+                continue;
+            }
+            match self.live.recv().await {
+                Ok(event) if event.checkpoint > self.query.after => {
+                    self.query.after = event.checkpoint;
+                    if self.query.matches(&event) {
+                        return Some(RecordedEvent::clone(&event));
+                    }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "a subscription cannot read the log");
-                    return None;
-                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
