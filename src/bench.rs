@@ -14,6 +14,7 @@
 //! runs both.
 
 mod access;
+mod fanout;
 mod logins;
 mod publish;
 
@@ -81,7 +82,8 @@ pub struct BenchArgs {
     /// What to measure, comma-separated: `writes` (commands, rebuild and ceiling, the default),
     /// `logins` (password sign-ins, and ordinary commands while they run: about a minute) and
     /// `access` (accessAsOf over a company of 10,000 users and 1,000,000 events: a few minutes),
-    /// `publish` (the NATS publisher's lag while commands are written: needs --nats-url).
+    /// `publish` (the NATS publisher's lag while commands are written: needs --nats-url),
+    /// `fanout` (1,000 GraphQL subscribers on one query process).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "writes")]
     only: Vec<Part>,
     /// Sign-in bench: users who sign in, in turn (each may sign in 60 times a minute).
@@ -108,6 +110,12 @@ pub struct BenchArgs {
     /// Publish bench: concurrent writers while the publisher runs.
     #[arg(long, default_value_t = 64)]
     publish_concurrency: usize,
+    /// Fan-out bench: GraphQL subscribers (WebSocket connections) on one query process.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Fan-out bench: events written while they listen (each reaches every subscriber).
+    #[arg(long, default_value_t = 200)]
+    fanout_events: usize,
 }
 
 /// The parts of `portal bench`.
@@ -117,6 +125,7 @@ enum Part {
     Logins,
     Access,
     Publish,
+    Fanout,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -153,6 +162,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             bail!("--publish-concurrency must be at least 1");
         }
         let report = publish::run(&args).await?;
+        print!("{}", report.render());
+    }
+    if args.only.contains(&Part::Fanout) {
+        if args.subscribers == 0 || args.fanout_events == 0 {
+            bail!("--subscribers and --fanout-events must be at least 1");
+        }
+        let report = fanout::run(&args).await?;
         print!("{}", report.render());
     }
     Ok(())
