@@ -16,8 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use aes_gcm::aead::{Aead, Payload};
-use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use aes_gcm::{Aes256Gcm, KeyInit};
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64;
@@ -31,11 +30,10 @@ use uuid::Uuid;
 use crate::vault::{self, VaultError};
 use crate::{
     AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, Database, EventLog, Metadata,
-    RecordedEvent, StoreError, StoredReply, with_reader,
+    RecordedEvent, StoreError, StoredReply,
 };
 
 const PREFIX: &str = "pii:v1:";
-const NONCE_LEN: usize = 12;
 /// Keys remembered for sealing; past this many the memory is dropped and refilled.
 const CACHED_KEYS: usize = 100_000;
 const METADATA_IP: &str = "metadata/clientIp";
@@ -141,13 +139,7 @@ fn store_error(error: VaultError) -> StoreError {
 /// `text` sealed for `subject` and the purpose `aad`; [`ERASED`] when the key is gone.
 fn seal_text(key: Option<&[u8; 32]>, subject: Uuid, aad: &str, text: &str) -> Result<String, StoreError> {
     let Some(key) = key else { return Ok(ERASED.to_owned()) };
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| store_error(VaultError::Random))?;
-    let sealed = Aes256Gcm::new(key.into())
-        .encrypt(&Nonce::from(nonce), Payload { msg: text.as_bytes(), aad: aad.as_bytes() })
-        .map_err(|_| store_error(VaultError::Corrupt("encryption failed")))?;
-    let mut bytes = nonce.to_vec();
-    bytes.extend_from_slice(&sealed);
+    let bytes = vault::encrypt(key, aad, text.as_bytes()).map_err(store_error)?;
     Ok(format!("{PREFIX}{}:{}", BASE64.encode(subject.as_bytes()), BASE64.encode(bytes)))
 }
 
@@ -159,23 +151,38 @@ fn parse_sealed(text: &str) -> Option<(Uuid, &str)> {
     Some((subject, bytes))
 }
 
-/// Every sealed string of an event with the purpose it was sealed for.
-fn sealed_values(event: &mut RecordedEvent) -> Vec<(&mut String, String)> {
-    let event_id = event.event_id;
+/// Where a sealed value sits in an event: its purpose is made from it only when it is opened.
+enum Place<'a> {
+    /// A top-level field of `data`.
+    Data(&'a str),
+    Metadata(&'static str),
+}
+
+impl Place<'_> {
+    fn aad(&self, event_id: Uuid) -> String {
+        match self {
+            Place::Data(field) => format!("{event_id}/{field}"),
+            Place::Metadata(aad) => (*aad).to_owned(),
+        }
+    }
+}
+
+/// Every sealed string of an event, with where it sits.
+fn sealed_values(event: &mut RecordedEvent) -> Vec<(&mut String, Place<'_>)> {
     let mut found = Vec::new();
     if let Some(data) = event.data.as_object_mut() {
         for (field, value) in data.iter_mut() {
             if let Value::String(text) = value
                 && text.starts_with(PREFIX)
             {
-                found.push((text, format!("{event_id}/{field}")));
+                found.push((text, Place::Data(field.as_str())));
             }
         }
     }
     let Metadata { client_ip, user_agent, .. } = &mut event.metadata;
     for (value, aad) in [(client_ip, METADATA_IP), (user_agent, METADATA_AGENT)] {
         if let Some(text) = value.as_mut().filter(|text| text.starts_with(PREFIX)) {
-            found.push((text, aad.to_owned()));
+            found.push((text, Place::Metadata(aad)));
         }
     }
     found
@@ -194,14 +201,17 @@ pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(
     if subjects.is_empty() {
         return Ok(());
     }
-    let ciphers: HashMap<Uuid, Option<Aes256Gcm>> = keys_of(database, &subjects)
-        .await?
+    let subjects: Vec<Uuid> = subjects.into_iter().collect();
+    let ciphers: HashMap<Uuid, Option<Aes256Gcm>> = vault::keys_of(database, &subjects)
+        .await
+        .map_err(store_error)?
         .into_iter()
         .map(|(subject, key)| (subject, key.map(|key| Aes256Gcm::new(&key.into()))))
         .collect();
     for event in events.iter_mut() {
-        let position = event.position;
-        for (text, aad) in sealed_values(event) {
+        let (position, event_id) = (event.position, event.event_id);
+        for (text, place) in sealed_values(event) {
+            let aad = place.aad(event_id);
             let corrupt =
                 |what: &str| StoreError::Corrupt { position, reason: format!("personal data {aad}: {what}") };
             let (subject, encoded) = parse_sealed(text).ok_or_else(|| corrupt("not a sealed value"))?;
@@ -209,16 +219,9 @@ pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(
                 None => return Err(corrupt("its person has no key")),
                 Some(None) => ERASED.to_owned(),
                 Some(Some(cipher)) => {
-                    let bytes = BASE64
-                        .decode(encoded)
-                        .ok()
-                        .filter(|bytes| bytes.len() > NONCE_LEN)
-                        .ok_or_else(|| corrupt("not a sealed value"))?;
-                    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-                    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| corrupt("nonce length"))?;
-                    let opened = cipher
-                        .decrypt(&Nonce::from(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
-                        .map_err(|_| corrupt("does not open with its person's key (changed or moved)"))?;
+                    let bytes = BASE64.decode(encoded).map_err(|_| corrupt("not a sealed value"))?;
+                    let opened = vault::decrypt(cipher, &aad, &bytes)
+                        .ok_or_else(|| corrupt("does not open with its person's key (changed or moved)"))?;
                     String::from_utf8(opened).map_err(|_| corrupt("not text"))?
                 }
             };
@@ -226,46 +229,6 @@ pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(
         }
     }
     Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct KeyRow {
-    subject: Uuid,
-    key: Option<Vec<u8>>,
-}
-
-/// The vault's keys of these subjects: `None` for a destroyed one; absent if never made.
-async fn keys_of(
-    database: &Database,
-    subjects: &HashSet<Uuid>,
-) -> Result<HashMap<Uuid, Option<[u8; 32]>>, StoreError> {
-    let subjects: Vec<Uuid> = subjects.iter().copied().collect();
-    let mut keys = HashMap::with_capacity(subjects.len());
-    for chunk in subjects.chunks(500) {
-        let rows: Vec<KeyRow> = with_reader!(database, |pool| {
-            let mut builder =
-                sqlx::QueryBuilder::new("select subject, key from vault_keys where subject in (");
-            let mut separated = builder.separated(", ");
-            for subject in chunk {
-                separated.push_bind(*subject);
-            }
-            builder.push(")");
-            builder.build_query_as().fetch_all(pool).await?
-        });
-        for row in rows {
-            let key = match row.key {
-                Some(bytes) => {
-                    Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| StoreError::Corrupt {
-                        position: 0,
-                        reason: format!("the vault key of {} has the wrong length", row.subject),
-                    })?)
-                }
-                None => None,
-            };
-            keys.insert(row.subject, key);
-        }
-    }
-    Ok(keys)
 }
 
 #[async_trait]

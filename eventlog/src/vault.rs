@@ -9,6 +9,8 @@
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -45,23 +47,43 @@ impl From<sqlx::Error> for VaultError {
 
 #[derive(sqlx::FromRow)]
 struct KeyRow {
+    subject: Uuid,
     key: Option<Vec<u8>>,
+}
+
+/// The vault's keys of these subjects: `None` for a destroyed one; absent if never made.
+pub(crate) async fn keys_of(
+    database: &Database,
+    subjects: &[Uuid],
+) -> Result<HashMap<Uuid, Option<[u8; 32]>>, VaultError> {
+    let mut keys = HashMap::with_capacity(subjects.len());
+    for chunk in subjects.chunks(500) {
+        let rows: Vec<KeyRow> = with_reader!(database, |pool| {
+            let mut builder =
+                sqlx::QueryBuilder::new("select subject, key from vault_keys where subject in (");
+            let mut separated = builder.separated(", ");
+            for subject in chunk {
+                separated.push_bind(*subject);
+            }
+            builder.push(")");
+            builder.build_query_as().fetch_all(pool).await?
+        });
+        for row in rows {
+            let key = row
+                .key
+                .map(|key| {
+                    <[u8; 32]>::try_from(key.as_slice()).map_err(|_| VaultError::Corrupt("key length"))
+                })
+                .transpose()?;
+            keys.insert(row.subject, key);
+        }
+    }
+    Ok(keys)
 }
 
 /// The subject's key: `Some(None)` once destroyed, `None` if it never had one.
 async fn key_of(database: &Database, subject: Uuid) -> Result<Option<Option<[u8; 32]>>, VaultError> {
-    let row: Option<KeyRow> = with_reader!(database, |pool| {
-        sqlx::query_as("select key from vault_keys where subject = $1")
-            .bind(subject)
-            .fetch_optional(pool)
-            .await?
-    });
-    row.map(|row| {
-        row.key
-            .map(|key| <[u8; 32]>::try_from(key.as_slice()).map_err(|_| VaultError::Corrupt("key length")))
-            .transpose()
-    })
-    .transpose()
+    Ok(keys_of(database, &[subject]).await?.remove(&subject))
 }
 
 /// The subject's key, made on first use. Two callers racing both end up with the one stored.
@@ -84,6 +106,29 @@ pub(crate) async fn key_for_sealing(database: &Database, subject: Uuid) -> Resul
     key_of(database, subject).await?.flatten().ok_or(VaultError::Shredded(subject))
 }
 
+/// `plaintext` encrypted for the purpose `aad`: a random nonce followed by the ciphertext and
+/// its tag. Every sealed value of the vault, whatever its text form, is these bytes.
+pub(crate) fn encrypt(key: &[u8; 32], aad: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+    let sealed = Aes256Gcm::new(key.into())
+        .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
+        .map_err(|_| VaultError::Corrupt("encryption failed"))?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&sealed);
+    Ok(bytes)
+}
+
+/// Opens bytes made by [`encrypt`] with the same key and purpose; `None` if they do not open.
+pub(crate) fn decrypt(cipher: &Aes256Gcm, aad: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() <= NONCE_LEN {
+        return None;
+    }
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+    cipher.decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() }).ok()
+}
+
 /// Seals `plaintext` with the subject's key, for the purpose `aad`.
 pub async fn seal(
     database: &Database,
@@ -92,15 +137,7 @@ pub async fn seal(
     plaintext: &[u8],
 ) -> Result<String, VaultError> {
     let key = key_for_sealing(database, subject).await?;
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
-    let cipher = Aes256Gcm::new(&key.into());
-    let sealed = cipher
-        .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
-        .map_err(|_| VaultError::Corrupt("encryption failed"))?;
-    let mut bytes = nonce.to_vec();
-    bytes.extend_from_slice(&sealed);
-    Ok(format!("{PREFIX}{}", hex::encode(bytes)))
+    Ok(format!("{PREFIX}{}", hex::encode(encrypt(&key, aad, plaintext)?)))
 }
 
 /// Opens a value sealed by [`seal`] for the same subject and purpose; `None` when the subject's
@@ -114,20 +151,15 @@ pub async fn unseal(
     let bytes = sealed
         .strip_prefix(PREFIX)
         .and_then(|hex_text| hex::decode(hex_text).ok())
-        .filter(|bytes| bytes.len() > NONCE_LEN)
         .ok_or(VaultError::Corrupt("not a sealed value"))?;
     let key = match key_of(database, subject).await? {
         Some(Some(key)) => key,
         Some(None) => return Ok(None),
         None => return Err(VaultError::Corrupt("its subject has no key")),
     };
-    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Corrupt("nonce length"))?;
-    let cipher = Aes256Gcm::new(&key.into());
-    cipher
-        .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
+    decrypt(&Aes256Gcm::new(&key.into()), aad, &bytes)
         .map(Some)
-        .map_err(|_| VaultError::Corrupt("wrong key, purpose or bytes"))
+        .ok_or(VaultError::Corrupt("wrong key, purpose or bytes"))
 }
 
 /// Destroys the subject's key for good; `false` if it had none or it was already destroyed.
