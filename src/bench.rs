@@ -228,23 +228,10 @@ async fn level(
     let started = Instant::now();
     let stats_before_setup = eventlog::writer_stats();
     let company_id = bench_company(&api, "Bench Company", "+14155550123").await?;
-    let mut setup = drive(&api, concurrency, args.streams, move |index, _| {
-        let body = json!({
-            "companyId": company_id,
-            "username": format!("bench.user{index}"),
-            "email": format!("bench.user{index}@example.com"),
-            "firstName": "Bench",
-            "lastName": format!("User {index}"),
-        });
-        ("CreateUser", body)
-    })
-    .await;
+    let mut setup = bench_users(&api, company_id, args.streams, concurrency, "bench.user").await?;
     setup.elapsed = started.elapsed();
     // The reply lists the target stream's events only; the company's roles are events too.
     setup.events = eventlog::writer_stats().since(stats_before_setup).accepted_events;
-    if let Some(failure) = &setup.first_failure {
-        bail!("{} of {} CreateUser commands failed, e.g.: {failure}", setup.failures, args.streams);
-    }
     let users = Arc::new(std::mem::take(&mut setup.ids));
     eprintln!("  setup: {} events in {:.2} s", setup.events, setup.elapsed.as_secs_f64());
 
@@ -870,6 +857,28 @@ async fn bench_api(
     let log = if in_the_clear { database.event_log_in_the_clear() } else { database.event_log() };
     let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
     Ok((database, log, api))
+}
+
+/// `count` users of `company` created through the command handler from `concurrency` tasks,
+/// named `<prefix><index>`; a refused creation fails the run.
+async fn bench_users(
+    api: &Arc<CommandApi>,
+    company: Uuid,
+    count: usize,
+    concurrency: usize,
+    prefix: &'static str,
+) -> anyhow::Result<Driven> {
+    let created = drive(api, concurrency, count, move |index, _| {
+        let name = format!("{prefix}{index}");
+        let body = json!({ "companyId": company, "username": name, "email": format!("{name}@example.com"),
+            "firstName": "Bench", "lastName": format!("User {index}") });
+        ("CreateUser", body)
+    })
+    .await;
+    if let Some(failure) = &created.first_failure {
+        bail!("{} of {count} CreateUser commands failed, e.g.: {failure}", created.failures);
+    }
+    Ok(created)
 }
 
 /// Registers the company a run's users belong to; its id.

@@ -20,7 +20,7 @@ use eventlog::{AppendRequest, ExpectedVersion, Metadata, NewEvent, StreamWrite};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{BenchArgs, bench_api, bench_company, drive, ms, on_scratch_database, percentile};
+use super::{BenchArgs, bench_api, bench_company, bench_users, drive, ms, on_scratch_database, percentile};
 
 /// Concurrent commands and appends while the data is made.
 const SETUP_LOOPS: usize = 8;
@@ -52,18 +52,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<AccessReport> {
         .reply
         .id;
     let users = args.access_users;
-    let created = drive(&api, SETUP_LOOPS, users, move |index, _| {
-        let name = format!("access{index}");
-        (
-            "CreateUser",
-            json!({ "companyId": company, "username": name, "email": format!("{name}@example.com"),
-            "firstName": "Access", "lastName": "Bench" }),
-        )
-    })
-    .await;
-    if created.failures > 0 {
-        bail!("{} CreateUser refused: {}", created.failures, created.first_failure.unwrap_or_default());
-    }
+    let created = bench_users(&api, company, users, SETUP_LOOPS, "access").await?;
     eprintln!("  {users} users created in {:.1} s", created.elapsed.as_secs_f64());
 
     // Each user's history: profile changes, appended straight to the log after the creation.

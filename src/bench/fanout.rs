@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{BenchArgs, bench_api, bench_company, drive, ms, on_scratch_database, percentile};
+use super::{BenchArgs, bench_api, bench_company, bench_users, drive, ms, on_scratch_database, percentile};
 
 pub(super) struct FanoutReport {
     subscribers: usize,
@@ -53,17 +53,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<FanoutReport> {
     let server = tokio::spawn(async move { axum::serve(listener, query_api::router(state)).await });
 
     let company = bench_company(&api, "Fan-out Bench", "+1 415 555 0144").await?;
-    let users = drive(&api, 8, 100, move |index, _| {
-        let name = format!("fanout{index}");
-        let body = json!({ "companyId": company, "username": name, "email": format!("{name}@example.com"),
-            "firstName": "Fan", "lastName": "Out" });
-        ("CreateUser", body)
-    })
-    .await;
-    if users.failures > 0 {
-        bail!("{} CreateUser refused: {}", users.failures, users.first_failure.unwrap_or_default());
-    }
-    let users = Arc::new(users.ids);
+    let users = Arc::new(bench_users(&api, company, 100, 8, "fanout").await?.ids);
     // Every event so far was written by this process: its head is the log's.
     let after = *log.subscribe().borrow();
 

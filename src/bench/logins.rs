@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{
     BenchArgs, COMMAND, CpuUsage, Machine, Rng, Server, TICKS_PER_SECOND, bench_api, bench_company,
-    cpu_times, drive, ms, on_scratch_database, percentile, rate,
+    bench_users, cpu_times, drive, ms, on_scratch_database, percentile, rate,
 };
 
 /// The mixed phase: sign-ins from 4 loops while 8 loops run ordinary commands.
@@ -130,20 +130,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<LoginReport> {
     if let Some(failure) = &approved.first_failure {
         bail!("{} ApproveUser commands failed, e.g.: {failure}", approved.failures);
     }
-    let ordinary = drive(&api, SETUP_LOOPS, args.streams, move |index, _| {
-        let body = json!({
-            "companyId": company_id,
-            "username": format!("bench.user{index}"),
-            "email": format!("bench.user{index}@example.com"),
-            "firstName": "Bench",
-            "lastName": format!("User {index}"),
-        });
-        ("CreateUser", body)
-    })
-    .await;
-    if let Some(failure) = &ordinary.first_failure {
-        bail!("{} of {} CreateUser commands failed, e.g.: {failure}", ordinary.failures, args.streams);
-    }
+    let ordinary = bench_users(&api, company_id, args.streams, SETUP_LOOPS, "bench.user").await?;
     let ordinary_ids = Arc::new(ordinary.ids);
     let setup_elapsed = started.elapsed();
     let setup_events = eventlog::writer_stats().since(stats_before_setup).accepted_events;

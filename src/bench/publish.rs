@@ -19,7 +19,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::{
-    BenchArgs, bench_api, bench_company, drive, ms, on_scratch_database, percentile, random_hex, rate,
+    BenchArgs, bench_api, bench_company, bench_users, drive, ms, on_scratch_database, percentile, random_hex,
+    rate,
 };
 
 pub(super) struct PublishReport {
@@ -39,17 +40,7 @@ pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<PublishReport> {
 async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<PublishReport> {
     let (database, log, api) = bench_api(url, false).await?;
     let company = bench_company(&api, "Publish Bench", "+1 415 555 0143").await?;
-    let setup = drive(&api, 8, args.streams, move |index, _| {
-        let name = format!("publish{index}");
-        let body = json!({ "companyId": company, "username": name, "email": format!("{name}@example.com"),
-            "firstName": "Publish", "lastName": "Bench" });
-        ("CreateUser", body)
-    })
-    .await;
-    if setup.failures > 0 {
-        bail!("{} CreateUser refused: {}", setup.failures, setup.first_failure.unwrap_or_default());
-    }
-    let users = std::sync::Arc::new(setup.ids);
+    let users = std::sync::Arc::new(bench_users(&api, company, args.streams, 8, "publish").await?.ids);
 
     let tag = random_hex(4);
     let mut settings = projections::PublisherSettings::new(args.nats_url.clone());
