@@ -111,12 +111,7 @@ async fn the_audit_trail_is_sealed_and_verified(mut app: App) {
     assert!(!activation.contains("$argon2") && !activation.contains("tokenHash"), "{activation}");
 
     // Stopped, the store verifies: every event, and the head the server sealed.
-    let total = app.event_count().await;
-    app.stop().await;
-    let output = app.run_cli(&["audit", "verify"]).await;
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.starts_with(&format!("verified {total} events, head ")), "{stdout}");
+    stopped_store_verifies(&mut app).await;
 
     // Someone with the database files changes alice's suspension reason.
     tamper(&app, &alice).await;
@@ -125,6 +120,17 @@ async fn the_audit_trail_is_sealed_and_verified(mut app: App) {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.starts_with(&format!("BROKEN at stream user-{alice} version 3 position ")), "{stdout}");
     assert!(stdout.contains("does not match its hash"), "{stdout}");
+}
+
+/// Stops the server; `portal audit verify` then checks every event of its store (as many as the
+/// audit trail showed) and prints the head.
+pub(crate) async fn stopped_store_verifies(app: &mut App) {
+    let total = app.event_count().await;
+    app.stop().await;
+    let output = app.run_cli(&["audit", "verify"]).await;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with(&format!("verified {total} events, head ")), "{stdout}");
 }
 
 /// Edits alice's third event (`UserSuspended`) in SQL, the append-only triggers switched off.
