@@ -192,19 +192,18 @@ async fn elect_and_publish(
     settings: &PublisherSettings,
     status: &watch::Sender<PublisherStatus>,
 ) -> Result<(), PublishError> {
-    let mut lock = pool.acquire().await?.detach();
-    loop {
-        let leading: bool =
-            sqlx::query_scalar("select pg_try_advisory_lock($1)").bind(LOCK_KEY).fetch_one(&mut lock).await?;
-        if leading {
-            return tokio::select! {
-                outcome = publish(database, log, settings, status) => outcome,
-                lost = crate::runtime::lock_lost(&mut lock) => Err(PublishError::LockLost(lost)),
-            };
-        }
-        status.send_modify(|status| status.leading = false);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    crate::runtime::lead_when_elected(
+        pool,
+        LOCK_KEY,
+        CHECKPOINT,
+        move || async move {
+            status.send_modify(|status| status.leading = false);
+            Ok(())
+        },
+        publish(database, log, settings, status),
+        PublishError::LockLost,
+    )
+    .await
 }
 
 /// Connects, makes sure the stream is there, then publishes from the checkpoint on; returns

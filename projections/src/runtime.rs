@@ -220,22 +220,46 @@ async fn elect_and_lead(
     log: &dyn EventLog,
     progress: &watch::Sender<Checkpoint>,
 ) -> Result<(), ProjectionError> {
-    // Detached from the pool: the lock lives exactly as long as this connection.
+    lead_when_elected(
+        pool,
+        model.lock_key(),
+        model.name(),
+        move || async move {
+            progress.send_replace(load_checkpoint(database, model).await?);
+            Ok(())
+        },
+        lead(model, database, log, progress),
+        ProjectionError::Database,
+    )
+    .await
+}
+
+/// Runs `lead` once this process holds the session advisory lock `key` (on a connection of its
+/// own, detached from the pool: the lock lives exactly as long as it), calling `standby` between
+/// tries; returns when `lead` does, or with `lost` when the lock's connection stops answering.
+/// What elects one projector per read model, and one NATS publisher, across processes.
+pub(crate) async fn lead_when_elected<E: From<sqlx::Error>, Standby: Future<Output = Result<(), E>>>(
+    pool: &sqlx::PgPool,
+    key: i64,
+    name: &str,
+    mut standby: impl FnMut() -> Standby,
+    lead: impl Future<Output = Result<(), E>>,
+    lost: fn(sqlx::Error) -> E,
+) -> Result<(), E> {
     let mut lock_connection = pool.acquire().await?.detach();
     loop {
         let leading: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
-            .bind(model.lock_key())
+            .bind(key)
             .fetch_one(&mut lock_connection)
             .await?;
         if leading {
-            tracing::info!(projector = model.name(), "leading");
-            let led = tokio::select! {
-                outcome = lead(model, database, log, progress) => outcome,
-                lost = lock_lost(&mut lock_connection) => Err(ProjectionError::Database(lost)),
+            tracing::info!(name, "leading");
+            return tokio::select! {
+                outcome = lead => outcome,
+                error = lock_lost(&mut lock_connection) => Err(lost(error)),
             };
-            return led;
         }
-        progress.send_replace(load_checkpoint(database, model).await?);
+        standby().await?;
         tokio::time::sleep(STANDBY_POLL).await;
     }
 }
@@ -253,7 +277,7 @@ async fn mirror(
 }
 
 /// Returns when the connection that holds the lock stops answering.
-pub(crate) async fn lock_lost(connection: &mut sqlx::PgConnection) -> sqlx::Error {
+async fn lock_lost(connection: &mut sqlx::PgConnection) -> sqlx::Error {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         if let Err(error) = sqlx::query("select 1").execute(&mut *connection).await {
