@@ -10,7 +10,7 @@ use std::str::FromStr;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use crate::Database;
+use crate::{Checkpoint, Database, EventLog, RecordedEvent};
 
 pub const POSTGRES_URL_VARIABLE: &str = "PORTAL_TEST_DATABASE_URL";
 
@@ -130,6 +130,33 @@ impl Drop for TestDatabase {
                 }
             }
         }
+    }
+}
+
+/// Everything `read_all` gives from the start, once it includes the last event this process
+/// appended. On Postgres a committed event becomes readable in commit order only once every
+/// older transaction of the whole server has ended (other tests' too), so a test that reads
+/// the log, or queries the audit trail, right after appending waits here first (10 s at most).
+pub async fn everything_appended(log: &dyn EventLog) -> Vec<RecordedEvent> {
+    let head = *log.subscribe().borrow();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut all = Vec::new();
+        let mut after = Checkpoint::START;
+        loop {
+            let page = log.read_all(after, 500).await.expect("read_all");
+            let Some(last) = page.last() else { break };
+            after = last.checkpoint;
+            all.extend(page);
+        }
+        if head <= 0 || all.iter().any(|e| e.position == head) {
+            return all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event at position {head} was appended but never became readable in commit order"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

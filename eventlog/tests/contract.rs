@@ -59,22 +59,11 @@ fn new_stream() -> String {
     format!("test-{}", Uuid::now_v7())
 }
 
-/// Everything `read_all` gives from the start, once it reaches the last event this process
-/// appended. On Postgres a committed event becomes readable once every older transaction of
-/// the whole server has ended (other tests' too), so this waits for that, within a deadline.
 async fn read_everything(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
-    let head = *log.subscribe().borrow();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let all = read_from_start(log).await;
-        let reached = all.iter().any(|e| e.position == head);
-        if reached || std::time::Instant::now() > deadline {
-            return all;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventlog::testing::everything_appended(log).await
 }
 
+/// What `read_all` gives from the start right now, without waiting for anything.
 async fn read_from_start(log: &dyn EventLog) -> Vec<eventlog::RecordedEvent> {
     let mut all = Vec::new();
     let mut after = Checkpoint::START;

@@ -7,8 +7,8 @@ use chrono::Utc;
 use domain::Actor;
 use eventlog::testing::TestDatabase;
 use eventlog::{
-    AppendRequest, Database, EventContent, EventLog, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    Sealer, StreamWrite, Verification, verify,
+    AppendRequest, Database, EventContent, ExpectedVersion, Metadata, NewEvent, RecordedEvent, Sealer,
+    StreamWrite, Verification, verify,
 };
 use uuid::Uuid;
 
@@ -72,22 +72,10 @@ async fn sealed_store(db: &TestDatabase) -> (i64, i64) {
         .await
         .expect("append two streams");
     let positions: Vec<i64> = both.streams.iter().map(|s| s.events[0].position).collect();
-    readable(log.as_ref(), 24).await;
+    eventlog::testing::everything_appended(log.as_ref()).await;
     let sealed = Sealer::default().seal_all(log.as_ref(), &db.database).await.expect("seal");
     assert_eq!(sealed, 1, "one seal covers the 24 events");
     (positions[0], positions[1])
-}
-
-/// Waits (bounded) until `count` events can be read in commit order. On Postgres an event
-/// becomes readable once every older transaction of the server has ended, other tests' too.
-async fn readable(log: &dyn EventLog, count: usize) {
-    for _ in 0..200 {
-        if log.read_all(eventlog::Checkpoint::START, 1000).await.expect("read").len() >= count {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{count} events never became readable");
 }
 
 async fn verified(db: &TestDatabase) -> Verification {
@@ -161,7 +149,7 @@ async fn an_untouched_store_verifies_and_names_its_head(db: &TestDatabase) {
     // New events are checked too, and reported as not sealed yet.
     let log = db.database.event_log();
     log.append(request(vec![("user-a", 6, vec![event(6)])])).await.expect("append");
-    readable(log.as_ref(), 25).await;
+    eventlog::testing::everything_appended(log.as_ref()).await;
     let Verification::Verified { events, unsealed, .. } = verified(db).await else {
         panic!("did not verify")
     };
