@@ -8,6 +8,7 @@ pub mod apps;
 pub mod attachment;
 pub mod company;
 pub mod group;
+pub mod import;
 pub mod permissions;
 pub mod personal;
 pub mod phone;

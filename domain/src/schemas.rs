@@ -10,7 +10,7 @@
 use schemars::JsonSchema;
 use serde_json::{Value, json};
 
-use crate::{company, group, role, ticket, user};
+use crate::{company, group, import, role, ticket, user};
 
 /// The current version of an event type's stored data.
 pub fn version_of(event_type: &str) -> i32 {
@@ -114,6 +114,7 @@ pub fn event_schemas() -> Vec<EventSchema> {
     all.extend(of::<company::Event>(company::CATEGORY));
     all.extend(of::<group::Event>(group::CATEGORY));
     all.extend(of::<ticket::Event>(ticket::CATEGORY));
+    all.extend(of::<import::Event>(import::CATEGORY));
     all
 }
 

@@ -217,6 +217,12 @@ pub enum Command {
     SetPassword {
         password_hash: String,
     },
+    /// A bulk import brings the user's password hash from another system (argon2 or bcrypt,
+    /// checked by the caller); the user signs in with their old password, which is hashed again
+    /// with today's parameters at the first sign-in.
+    ImportPassword {
+        password_hash: String,
+    },
     /// The user changes their password; `old_password_ok` is the caller's verification. A wrong
     /// old password is a failed sign-in (it counts toward the company's lockout).
     ChangePassword {
@@ -352,6 +358,8 @@ pub enum PasswordSource {
     Admin,
     /// By the user, knowing the old one.
     User,
+    /// Brought, already hashed, from another system by a bulk import: the user keeps using it.
+    Imported,
 }
 
 /// A token waiting to be redeemed; only its hash is kept.
@@ -1191,6 +1199,12 @@ pub fn decide(state: &State, command: Command, context: &Context) -> Result<Vec<
             password_hash,
             source: PasswordSource::Admin,
             must_change: true,
+            at: context.now,
+        }],
+        Command::ImportPassword { password_hash } => vec![Event::PasswordSet {
+            password_hash,
+            source: PasswordSource::Imported,
+            must_change: false,
             at: context.now,
         }],
         Command::ChangePassword { old_password_ok, password_hash, policy } => {

@@ -11,6 +11,7 @@
 mod companies;
 mod credentials;
 mod groups;
+mod imports;
 mod ownership;
 mod profiles;
 mod roles;
