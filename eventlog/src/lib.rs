@@ -19,6 +19,7 @@
 mod attachments;
 mod chain;
 mod database;
+mod imports;
 mod outbox;
 mod personal;
 mod postgres;
@@ -32,6 +33,7 @@ mod vault;
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use chain::{EventContent, canonical_json};
 pub use database::{Backend, Database};
+pub use imports::{finish_import_job, import_job_rows, put_import_job, unfinished_import_jobs};
 pub use outbox::{outbox, outbox_attempted};
 pub use personal::{ERASED, PersonalData, open as open_personal_data};
 pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
