@@ -130,11 +130,12 @@ pub struct Aggregates {
     pub users: Cache<domain::user::State, domain::user::Event>,
     pub groups: Cache<domain::group::State, domain::group::Event>,
     pub tickets: Cache<domain::ticket::State, domain::ticket::Event>,
+    pub imports: Cache<domain::import::State, domain::import::Event>,
 }
 
 impl Aggregates {
     pub fn new(log: Arc<dyn EventLog>, database: Database, settings: Settings, pin_key: [u8; 32]) -> Self {
-        use domain::{company, group, role, ticket, user};
+        use domain::{company, group, import, role, ticket, user};
         Aggregates {
             log,
             settings,
@@ -145,6 +146,7 @@ impl Aggregates {
             users: Cache::new(user::CATEGORY, user::evolve),
             groups: Cache::new(group::CATEGORY, group::evolve),
             tickets: Cache::new(ticket::CATEGORY, ticket::evolve),
+            imports: Cache::new(import::CATEGORY, import::evolve),
         }
     }
 
@@ -158,6 +160,7 @@ impl Aggregates {
             domain::company::CATEGORY => self.companies.refresh(log, id).await.map(drop),
             domain::group::CATEGORY => self.groups.refresh(log, id).await.map(drop),
             domain::ticket::CATEGORY => self.tickets.refresh(log, id).await.map(drop),
+            domain::import::CATEGORY => self.imports.refresh(log, id).await.map(drop),
             _ => Ok(()),
         }
     }

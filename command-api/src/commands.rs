@@ -7,6 +7,7 @@
 //! whole append and the command is decided again.
 
 mod credentials;
+pub(crate) mod imports;
 mod tickets;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ use crate::cache::{Aggregates, Cache, Loaded};
 use crate::dto::{self, parse};
 use crate::error::ApiError;
 use crate::plan::{Decision, Plan};
+use credentials::FirstPassword;
+pub(crate) use credentials::check_policy;
 
 /// Every command type, as named in `POST /commands/{CommandType}`.
 pub const COMMAND_TYPES: [&str; 42] = [
@@ -69,8 +72,16 @@ pub const COMMAND_TYPES: [&str; 42] = [
 
 /// Commands the API runs for its own endpoints (`/auth/…`), never reachable as
 /// `POST /commands/…`.
-pub const INTERNAL_COMMAND_TYPES: [&str; 6] =
-    ["RecordLogin", "VerifyPin", "RequestPasswordReset", "RehashPassword", "EnrollTotp", "ConfirmTotp"];
+pub const INTERNAL_COMMAND_TYPES: [&str; 8] = [
+    "RecordLogin",
+    "VerifyPin",
+    "RequestPasswordReset",
+    "RehashPassword",
+    "EnrollTotp",
+    "ConfirmTotp",
+    "StartImport",
+    "RecordImportRows",
+];
 
 /// Commands that need no bearer token: the token in their body proves who acts.
 pub const ANONYMOUS_COMMAND_TYPES: [&str; 1] = ["ActivateAccount"];
@@ -231,6 +242,7 @@ pub async fn decide(
         }
         "DeleteGroup" => on.group(parse::<dto::GroupTarget>(body)?.group_id, group::Command::Delete).await,
         "OpenTicket" | "CommentOnTicket" | "CloseTicket" => tickets::decide(&on, command_type, body).await,
+        "StartImport" | "RecordImportRows" => imports::decide(&on, command_type, body).await,
         "ActivateAccount"
         | "ResendInvitation"
         | "ResetPassword"
@@ -596,65 +608,103 @@ async fn create_user(
         Some(group_id) => Some((group_id, existing(a, &a.groups, group_id, "groupId").await?)),
         None => None,
     };
-    let profile: BTreeMap<Field, String> = [
-        (Field::Phone, body.phone),
-        (Field::Mobile, body.mobile),
-        (Field::OfficePhone, body.office_phone),
-        (Field::Fax, body.fax),
-        (Field::OutboundCallerId, body.outbound_caller_id),
-        (Field::Extension, body.extension),
-        (Field::Title, body.title),
-        (Field::CustomerCode, body.customer_code),
-        (Field::Udid, body.udid),
-    ]
-    .into_iter()
-    .filter_map(|(field, value)| Some((field, value?)))
-    .collect();
+    let company_id = body.company_id;
     let user_id = Uuid::now_v7();
-    let command = user::Command::Create(Box::new(user::Create {
-        company_id: body.company_id,
-        company: company.state.clone(),
-        username: body.username,
-        email: body.email,
-        first_name: body.first_name,
-        last_name: body.last_name,
-        profile,
-        service_level: body.service_level.unwrap_or_default(),
-        role: role.as_ref().map(|(id, loaded)| (*id, loaded.state.clone())),
-        group: group.as_ref().map(|(id, loaded)| (*id, loaded.state.clone())),
-        approved: body.approved,
-        admin: body.admin,
-        portal_access: body.portal_access.unwrap_or(true),
-    }));
-    let events = user::decide(&user::State::default(), command, context)?;
-    let seat = company::decide(&company.state, company::Command::TakeSeat { user_id }, context)?;
+    let password = body.password.clone().map_or(FirstPassword::Invitation, FirstPassword::Plain);
     let mut plan = Plan::default();
-    let created = events.iter().fold(user::State::default(), user::evolve);
-    let mut events = events;
-    events.extend(
-        credentials::first_credentials(
-            user_id,
-            &a.settings,
-            &company.state,
-            &created,
-            body.password,
-            context,
-            &mut plan,
-        )
-        .await?,
-    );
+    let new = NewUser::decide(
+        a,
+        user_id,
+        body,
+        &company.state,
+        role.as_ref().map(|(id, loaded)| (*id, &loaded.state)),
+        group.as_ref().map(|(id, loaded)| (*id, &loaded.state)),
+        password,
+        context,
+        &mut plan,
+    )
+    .await?;
     let target = (user_id, a.users.stream_id(user_id), 0, 0);
-    plan.write(a, |a| &a.users, user_id, Loaded::default(), events, user::Event::claims);
-    plan.write(a, |a| &a.companies, body.company_id, company, seat, company::Event::claims);
+    plan.write(a, |a| &a.users, user_id, Loaded::default(), new.user, user::Event::claims);
+    plan.write(a, |a| &a.companies, company_id, company, new.company, company::Event::claims);
     if let Some((role_id, role)) = role {
-        let events = role::decide(&role.state, role::Command::AddHolder(Holder::User(user_id)), context)?;
-        plan.write(a, |a| &a.roles, role_id, role, events, role::Event::claims);
+        plan.write(a, |a| &a.roles, role_id, role, new.role, role::Event::claims);
     }
     if let Some((group_id, group)) = group {
-        let events = group::decide(&group.state, group::Command::AddMember { user_id }, context)?;
-        plan.write(a, |a| &a.groups, group_id, group, events, group::Event::claims);
+        plan.write(a, |a| &a.groups, group_id, group, new.group, group::Event::claims);
     }
-    Ok(plan.decision(target, Some(body.company_id)))
+    Ok(plan.decision(target, Some(company_id)))
+}
+
+/// What creating one user decides: its own events and those of its company (the seat), role
+/// (a holder) and group (a member). Shared by `CreateUser` and bulk imports.
+pub(crate) struct NewUser {
+    pub user: Vec<user::Event>,
+    pub company: Vec<company::Event>,
+    pub role: Vec<role::Event>,
+    pub group: Vec<group::Event>,
+}
+
+impl NewUser {
+    /// `role` and `group` are the ones the user gets (the body's, or the company's defaults).
+    #[expect(clippy::too_many_arguments, reason = "each is one looked-up input of the decision")]
+    async fn decide(
+        a: &Aggregates,
+        user_id: Uuid,
+        body: dto::CreateUser,
+        company: &company::State,
+        role: Option<(Uuid, &role::State)>,
+        group: Option<(Uuid, &group::State)>,
+        password: FirstPassword,
+        context: &Context,
+        plan: &mut Plan,
+    ) -> Result<NewUser, ApiError> {
+        let profile: BTreeMap<Field, String> = [
+            (Field::Phone, body.phone),
+            (Field::Mobile, body.mobile),
+            (Field::OfficePhone, body.office_phone),
+            (Field::Fax, body.fax),
+            (Field::OutboundCallerId, body.outbound_caller_id),
+            (Field::Extension, body.extension),
+            (Field::Title, body.title),
+            (Field::CustomerCode, body.customer_code),
+            (Field::Udid, body.udid),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| Some((field, value?)))
+        .collect();
+        let command = user::Command::Create(Box::new(user::Create {
+            company_id: body.company_id,
+            company: company.clone(),
+            username: body.username,
+            email: body.email,
+            first_name: body.first_name,
+            last_name: body.last_name,
+            profile,
+            service_level: body.service_level.unwrap_or_default(),
+            role: role.map(|(id, state)| (id, state.clone())),
+            group: group.map(|(id, state)| (id, state.clone())),
+            approved: body.approved,
+            admin: body.admin,
+            portal_access: body.portal_access.unwrap_or(true),
+        }));
+        let mut events = user::decide(&user::State::default(), command, context)?;
+        let seat = company::decide(company, company::Command::TakeSeat { user_id }, context)?;
+        let created = events.iter().fold(user::State::default(), user::evolve);
+        events.extend(
+            credentials::first_credentials(user_id, &a.settings, company, &created, password, context, plan)
+                .await?,
+        );
+        let role = match role {
+            Some((_, role)) => role::decide(role, role::Command::AddHolder(Holder::User(user_id)), context)?,
+            None => Vec::new(),
+        };
+        let group = match group {
+            Some((_, group)) => group::decide(group, group::Command::AddMember { user_id }, context)?,
+            None => Vec::new(),
+        };
+        Ok(NewUser { user: events, company: seat, role, group })
+    }
 }
 
 async fn create_role(

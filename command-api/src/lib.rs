@@ -14,6 +14,7 @@ mod cache;
 pub mod commands;
 mod dto;
 mod error;
+pub mod imports;
 mod plan;
 mod secrets;
 mod totp;
@@ -57,6 +58,8 @@ pub struct CommandApi {
     login_locks: Vec<tokio::sync::Mutex<()>>,
     /// Rate limits of the sign-in endpoints.
     limits: auth::Limits,
+    /// The imports this process is running, so that none runs twice here.
+    running_imports: std::sync::Mutex<std::collections::HashSet<Uuid>>,
 }
 
 /// Who is calling, as the bearer token says.
@@ -98,6 +101,7 @@ impl CommandApi {
             company_locks: locks(),
             login_locks: locks(),
             limits: auth::Limits::new(),
+            running_imports: std::sync::Mutex::default(),
         }
     }
 
@@ -365,6 +369,7 @@ pub fn router(api: Arc<CommandApi>) -> Router {
         .route("/commands/{command_type}", post(post_command))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .merge(attachments::routes())
+        .merge(imports::routes())
         .merge(auth::routes())
         .merge(totp::routes())
         .with_state(api)

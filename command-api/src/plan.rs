@@ -84,6 +84,11 @@ impl Plan {
         self.notifications.push(notification);
     }
 
+    /// The messages of this plan (its writes are dropped).
+    pub fn into_notifications(self) -> Vec<eventlog::Notification> {
+        self.notifications
+    }
+
     /// The decision for a command on `target` (its id, stream, version and position before).
     pub fn decision(self, target: (Uuid, String, i64, i64), company_id: Option<Uuid>) -> Decision {
         let (target_id, target_stream, version, position) = target;

@@ -44,7 +44,12 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
-        let matches = argon2().verify_password(password.as_bytes(), hash.as_str()).is_ok();
+        let matches = if is_bcrypt(&hash) {
+            // Imported from another system; hashed again with argon2 at this sign-in.
+            bcrypt::verify(password.as_bytes(), &hash).unwrap_or(false)
+        } else {
+            argon2().verify_password(password.as_bytes(), hash.as_str()).is_ok()
+        };
         known && matches
     })
     .await
@@ -58,6 +63,25 @@ const DUMMY: &str =
 /// Whether a stored hash was made with other parameters than today's.
 pub fn needs_rehash(hash: &str) -> bool {
     !hash.starts_with(CURRENT)
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"].iter().any(|prefix| hash.starts_with(prefix))
+}
+
+/// Whether `hash` is a password hash the portal can check a password against: an argon2 PHC
+/// string, or a bcrypt hash (`$2b$12$…`). Otherwise what is wrong with it.
+pub fn known_hash(hash: &str) -> Result<(), String> {
+    if is_bcrypt(hash) {
+        return hash
+            .parse::<bcrypt::HashParts>()
+            .map(drop)
+            .map_err(|_| "is not a well-formed bcrypt hash ($2b$<cost>$ and 53 characters)".to_owned());
+    }
+    match argon2::password_hash::phc::PasswordHash::new(hash) {
+        Ok(parsed) if parsed.algorithm.as_str().starts_with("argon2") && parsed.hash.is_some() => Ok(()),
+        _ => Err("must be an argon2 PHC string ($argon2id$v=19$…) or a bcrypt hash ($2b$…)".to_owned()),
+    }
 }
 
 /// A new random token: 32 bytes, hex.

@@ -181,7 +181,7 @@ async fn company_of(on: &On<'_>, user: &user::State) -> Result<company::State, A
 }
 
 /// A password that breaks the company's policy: 400 naming `field`, in the policy's terms.
-pub(super) fn check_policy(policy: &PasswordPolicy, field: &str, password: &str) -> Result<(), ApiError> {
+pub(crate) fn check_policy(policy: &PasswordPolicy, field: &str, password: &str) -> Result<(), ApiError> {
     let mut problems = Problems::default();
     policy.check(&mut problems, field, password);
     problems.into_result().map_err(Into::into)
@@ -201,23 +201,43 @@ async fn issue(on: &On<'_>, user_id: Uuid, purpose: TokenPurpose) -> Result<Deci
 
 /// The first credentials of a user being created: an invitation to set a password, or a
 /// password set by the admin that must be changed. Returns the user's extra events.
+/// How a new user gets their first password.
+pub(super) enum FirstPassword {
+    /// An invitation to set one.
+    Invitation,
+    /// Set by an admin (checked against the company's policy and hashed here); the user must
+    /// change it at the first sign-in.
+    Plain(String),
+    /// The same, checked and hashed by the caller already (a bulk import hashes ahead).
+    SetByAdmin { password_hash: String },
+    /// The user's own password from another system, as its hash (a bulk import).
+    Imported { password_hash: String },
+}
+
 pub(super) async fn first_credentials(
     user_id: Uuid,
     on_settings: &crate::cache::Settings,
     company: &company::State,
     created: &user::State,
-    password: Option<String>,
+    password: FirstPassword,
     context: &Context,
     plan: &mut Plan,
 ) -> Result<Vec<user::Event>, ApiError> {
     match password {
-        Some(password) => {
+        FirstPassword::Plain(password) => {
             check_policy(&company.password_policy, "password", &password)?;
             let password_hash = secrets::hash_password(password).await?;
             plan.notify(credentials_message(user_id, created));
             Ok(user::decide(created, user::Command::SetPassword { password_hash }, context)?)
         }
-        None => {
+        FirstPassword::SetByAdmin { password_hash } => {
+            plan.notify(credentials_message(user_id, created));
+            Ok(user::decide(created, user::Command::SetPassword { password_hash }, context)?)
+        }
+        FirstPassword::Imported { password_hash } => {
+            Ok(user::decide(created, user::Command::ImportPassword { password_hash }, context)?)
+        }
+        FirstPassword::Invitation => {
             let token = secrets::new_token()?;
             let expires_at = context.now + on_settings.token_ttl;
             let command = user::Command::IssueToken {
