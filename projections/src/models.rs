@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, ticket, user};
+use domain::{company, group, import, role, ticket, user};
 use eventlog::RecordedEvent;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,11 +24,18 @@ pub enum ReadModel {
     Users,
     Groups,
     Tickets,
+    Imports,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 5] =
-        [ReadModel::Companies, ReadModel::Roles, ReadModel::Users, ReadModel::Groups, ReadModel::Tickets];
+    pub const ALL: [ReadModel; 6] = [
+        ReadModel::Companies,
+        ReadModel::Roles,
+        ReadModel::Users,
+        ReadModel::Groups,
+        ReadModel::Tickets,
+        ReadModel::Imports,
+    ];
 
     /// The projector's name: its checkpoint row and its table.
     pub fn name(self) -> &'static str {
@@ -38,6 +45,7 @@ impl ReadModel {
             ReadModel::Users => "users",
             ReadModel::Groups => "groups",
             ReadModel::Tickets => "tickets",
+            ReadModel::Imports => "imports",
         }
     }
 
@@ -115,6 +123,18 @@ impl ReadModel {
                         .await?;
                 upsert_tickets(transaction, &rows).await?;
                 insert_ticket_messages(transaction, &messages).await
+            }
+            ReadModel::Imports => {
+                let rows = folded(
+                    transaction,
+                    events,
+                    import::CATEGORY,
+                    "imports",
+                    import::evolve,
+                    &mut |_, _, _| {},
+                )
+                .await?;
+                upsert_imports(transaction, &rows).await
             }
         }
     }
@@ -430,6 +450,36 @@ async fn upsert_tickets(
                  requester_id = excluded.requester_id, topic = excluded.topic, status = excluded.status, \
                  comment_count = excluded.comment_count, closed_at = excluded.closed_at, state = excluded.state, \
                  version = excluded.version, updated_at = excluded.updated_at",
+            );
+            query.build().execute(&mut **connection).await?;
+        });
+    }
+    Ok(())
+}
+
+async fn upsert_imports(
+    transaction: &mut Transaction,
+    rows: &[Folded<import::State>],
+) -> Result<(), ProjectionError> {
+    // A row holds every result of its import (up to 5,000): a few per statement.
+    for rows in rows.chunks(50) {
+        crate::with_transaction!(transaction, |connection| {
+            let mut query = QueryBuilder::new(
+                "insert into imports (id, company_id, status, state, version, created_at, updated_at) ",
+            );
+            query.push_values(rows, |mut values, row| {
+                values
+                    .push_bind(row.id)
+                    .push_bind(row.state.company_id.unwrap_or_default())
+                    .push_bind(row.state.status().as_str())
+                    .push_bind(json(&row.state))
+                    .push_bind(row.version)
+                    .push_bind(row.created_at)
+                    .push_bind(row.updated_at);
+            });
+            query.push(
+                " on conflict (id) do update set company_id = excluded.company_id, status = excluded.status, \
+                 state = excluded.state, version = excluded.version, updated_at = excluded.updated_at",
             );
             query.build().execute(&mut **connection).await?;
         });

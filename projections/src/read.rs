@@ -1,7 +1,7 @@
 //! Queries over the read models, for the query API. The only SQL that reads these tables.
 
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, ticket, user};
+use domain::{company, group, import, role, ticket, user};
 use std::sync::Arc;
 
 use eventlog::{Database, with_reader};
@@ -436,6 +436,32 @@ pub async fn tickets_by_ids(
     ids: &[Uuid],
 ) -> Result<Vec<Row<ticket::State>>, ProjectionError> {
     by_ids(reader, "tickets", ids).await
+}
+
+pub async fn imports_by_ids(
+    reader: &Reader,
+    ids: &[Uuid],
+) -> Result<Vec<Row<import::State>>, ProjectionError> {
+    by_ids(reader, "imports", ids).await
+}
+
+/// A company's imports, newest first, up to `limit`.
+pub async fn imports_of_company(
+    reader: &Reader,
+    company_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Row<import::State>>, ProjectionError> {
+    let rows: Vec<StoredRow> = read_with!(reader, |pool| {
+        sqlx::query_as(
+            "select id, state, version, created_at, updated_at from imports \
+             where company_id = $1 order by id desc limit $2",
+        )
+        .bind(company_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    });
+    decode(rows)
 }
 
 /// Narrows a tickets listing; `None` does not filter.

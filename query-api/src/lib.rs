@@ -392,6 +392,41 @@ impl Query {
         Ok(rows.into_iter().map(|row| Group { row: Arc::new(row) }).collect())
     }
 
+    /// A bulk import of users: its progress and each row's result.
+    async fn import(&self, context: &Context<'_>, id: ID) -> Result<Option<Import>> {
+        let id = parse_id(&id, "id")?;
+        let rows =
+            projections::read::imports_by_ids(request_reader(context)?, &[id]).await.map_err(internal)?;
+        let viewer = Viewer::of(context);
+        Ok(rows
+            .into_iter()
+            .next()
+            .filter(|row| viewer.sees_people_of(row.state.company_id.unwrap_or_default()))
+            .map(|row| Import { row: Arc::new(row) }))
+    }
+
+    /// A company's imports, newest first (at most `first`, default 20, up to 100).
+    async fn imports(
+        &self,
+        context: &Context<'_>,
+        company_id: ID,
+        first: Option<i32>,
+    ) -> Result<Vec<Import>> {
+        let company_id = parse_id(&company_id, "companyId")?;
+        if !Viewer::of(context).sees_people_of(company_id) {
+            return Ok(Vec::new());
+        }
+        let first = first.unwrap_or(20);
+        if !(1..=100).contains(&first) {
+            return Err("first must be between 1 and 100".into());
+        }
+        let rows =
+            projections::read::imports_of_company(request_reader(context)?, company_id, i64::from(first))
+                .await
+                .map_err(internal)?;
+        Ok(rows.into_iter().map(|row| Import { row: Arc::new(row) }).collect())
+    }
+
     async fn ticket(&self, context: &Context<'_>, id: ID) -> Result<Option<Ticket>> {
         let id = parse_id(&id, "id")?;
         let rows =

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::{company, group, role, ticket, user};
+use domain::{company, group, import, role, ticket, user};
 use projections::read::Row;
 use uuid::Uuid;
 
@@ -1034,5 +1034,153 @@ impl From<eventlog::StoredNotification> for Notification {
             attempts: stored.attempts,
             last_error: stored.last_error,
         }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::import::Status")]
+pub enum ImportStatus {
+    Running,
+    Completed,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::import::Format")]
+pub enum ImportFormat {
+    Csv,
+    Txt,
+    Xlsx,
+    Json,
+}
+
+/// What became of a row of an import.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::import::Outcome")]
+pub enum ImportOutcome {
+    /// A new user of the importing company.
+    Created,
+    /// A user of the company already had the username: their profile took the row's values.
+    Updated,
+    /// The user belongs to another company, which was asked to let them move; they must confirm.
+    OwnershipRequested,
+    /// Nothing was changed; `problems` say why.
+    Rejected,
+}
+
+/// Why a row was refused: a column (or `row`) and the reason, in the company's policy terms.
+#[derive(SimpleObject)]
+pub struct ImportProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// One row's result.
+#[derive(SimpleObject)]
+pub struct ImportRowResult {
+    /// The row's number in the file as a spreadsheet shows it (the header is row 1); for JSON
+    /// rows, the row's place in the list, from 1.
+    pub row: i32,
+    pub outcome: ImportOutcome,
+    /// The user the row created, updated or asked to move.
+    pub user_id: Option<ID>,
+    pub problems: Vec<ImportProblem>,
+}
+
+/// A bulk import of users: its progress and every row's result.
+pub struct Import {
+    pub row: Arc<Row<import::State>>,
+}
+
+#[async_graphql::Object]
+impl Import {
+    async fn id(&self) -> ID {
+        ID(self.row.id.to_string())
+    }
+    async fn company(&self, context: &Context<'_>) -> Result<Option<Company>> {
+        let Some(id) = self.row.state.company_id else { return Ok(None) };
+        company_by_id(context, id).await
+    }
+    async fn status(&self) -> ImportStatus {
+        self.row.state.status().into()
+    }
+    async fn file_name(&self) -> Option<&str> {
+        self.row.state.settings.as_ref().and_then(|settings| settings.file_name.as_deref())
+    }
+    async fn format(&self) -> ImportFormat {
+        self.row.state.settings.as_ref().map(|settings| settings.format).unwrap_or_default().into()
+    }
+    /// Rows in the import.
+    async fn rows(&self) -> i32 {
+        i32::try_from(self.row.state.rows()).unwrap_or(i32::MAX)
+    }
+    /// Rows with a result so far.
+    async fn done(&self) -> i32 {
+        i32::try_from(self.row.state.results.len()).unwrap_or(i32::MAX)
+    }
+    async fn created(&self) -> i32 {
+        i32::try_from(self.row.state.counts.created).unwrap_or(i32::MAX)
+    }
+    async fn updated(&self) -> i32 {
+        i32::try_from(self.row.state.counts.updated).unwrap_or(i32::MAX)
+    }
+    async fn ownership_requested(&self) -> i32 {
+        i32::try_from(self.row.state.counts.ownership_requested).unwrap_or(i32::MAX)
+    }
+    async fn rejected(&self) -> i32 {
+        i32::try_from(self.row.state.counts.rejected).unwrap_or(i32::MAX)
+    }
+    /// Whether rows beyond the company's free licences were refused instead of the import.
+    async fn partial(&self) -> bool {
+        self.row.state.settings.as_ref().is_some_and(|settings| settings.partial)
+    }
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.row.state.completed.then_some(self.row.updated_at)
+    }
+    /// The rows' results in row order, optionally only those of one outcome, from the row
+    /// after `afterRow`, at most `first` (default 100, at most 5000).
+    async fn results(
+        &self,
+        outcome: Option<ImportOutcome>,
+        after_row: Option<i32>,
+        first: Option<i32>,
+    ) -> Result<Vec<ImportRowResult>> {
+        let first = first.unwrap_or(100);
+        if !(1..=5000).contains(&first) {
+            return Err("first must be between 1 and 5000".into());
+        }
+        let outcome: Option<import::Outcome> = outcome.map(Into::into);
+        let after = after_row.unwrap_or(0);
+        let mut results: Vec<&import::RowResult> = self
+            .row
+            .state
+            .results
+            .iter()
+            .filter(|result| i64::from(result.row) > i64::from(after))
+            .filter(|result| outcome.is_none_or(|outcome| result.outcome == outcome))
+            .collect();
+        results.sort_by_key(|result| result.row);
+        Ok(results
+            .into_iter()
+            .take(usize::try_from(first).unwrap_or(100))
+            .map(|result| ImportRowResult {
+                row: i32::try_from(result.row).unwrap_or(i32::MAX),
+                outcome: result.outcome.into(),
+                user_id: result.user_id.map(|id| ID(id.to_string())),
+                problems: result
+                    .problems
+                    .iter()
+                    .map(|problem| ImportProblem {
+                        field: problem.field.clone(),
+                        message: problem.message.clone(),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 }
