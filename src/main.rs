@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod import;
 mod mailbox;
 mod telemetry;
 
@@ -54,6 +55,8 @@ enum Command {
     },
     /// Measures command throughput and rebuild speed (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Imports users from a CSV, TXT or XLSX file into a running portal, with a progress bar.
+    Import(import::ImportArgs),
     /// The audit trail's integrity.
     Audit {
         #[command(subcommand)]
@@ -201,6 +204,13 @@ fn main() -> anyhow::Result<()> {
                 rebuild(store, &read_model).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Import(args) => {
+                let status = import::run(args).await?;
+                if status != 0 {
+                    std::process::exit(status);
+                }
+                Ok(())
+            }
             Command::Audit { command: AuditCommand::Export { store, export } } => {
                 let store = open_store(&store).await?;
                 audit::export(&store.database, &export).await
@@ -447,6 +457,15 @@ async fn serve(args: ServeArgs, role: Role) -> anyhow::Result<()> {
     });
     let mut app = Router::new();
     if role.takes_commands() {
+        // Imports a stopped process left running go on here (their rows wait, sealed).
+        let resumer = Arc::clone(&commands);
+        tokio::spawn(async move {
+            match command_api::imports::resume(resumer).await {
+                Ok(0) => {}
+                Ok(resumed) => tracing::info!(resumed, "imports left running go on"),
+                Err(error) => tracing::error!(%error, "could not look for imports left running"),
+            }
+        });
         app = app.merge(command_api::router(commands));
     }
     if role.answers_queries() {

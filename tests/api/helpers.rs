@@ -162,10 +162,17 @@ impl App {
         command
     }
 
-    /// Runs `portal <args…>` to completion (for `projections rebuild`).
+    /// Runs `portal <args…>` on this app's store to completion (for `projections rebuild`).
     pub async fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        let store = self.store_args();
+        let args: Vec<&str> = args.iter().copied().chain(store.iter().map(String::as_str)).collect();
+        self.run_portal(&args).await
+    }
+
+    /// Runs `portal <args…>` to completion, with the operator token in its environment.
+    pub async fn run_portal(&self, args: &[&str]) -> std::process::Output {
         let mut command = self.portal();
-        command.args(args).args(self.store_args());
+        command.args(args);
         tokio::time::timeout(Duration::from_secs(60), command.output())
             .await
             .expect("the portal command finishes within a minute")

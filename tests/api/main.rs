@@ -12,6 +12,7 @@ mod concurrency;
 mod erasure;
 mod graphql;
 mod identity;
+mod imports;
 mod lifecycle;
 mod metrics;
 mod nats;
