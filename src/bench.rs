@@ -15,6 +15,7 @@
 
 mod access;
 mod fanout;
+mod import;
 mod logins;
 mod publish;
 
@@ -83,7 +84,9 @@ pub struct BenchArgs {
     /// `logins` (password sign-ins, and ordinary commands while they run: about a minute) and
     /// `access` (accessAsOf over a company of 10,000 users and 1,000,000 events: a few minutes),
     /// `publish` (the NATS publisher's lag while commands are written: needs --nats-url),
-    /// `fanout` (1,000 GraphQL subscribers on one query process).
+    /// `fanout` (1,000 GraphQL subscribers on one query process), `import` (5,000 users imported
+    /// through HTTP into a `portal serve` process, on SQLite and on Postgres, without and with
+    /// passwords: a minute or two).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "writes")]
     only: Vec<Part>,
     /// Sign-in bench: users who sign in, in turn (each may sign in 60 times a minute).
@@ -116,6 +119,9 @@ pub struct BenchArgs {
     /// Fan-out bench: events written while they listen (each reaches every subscriber).
     #[arg(long, default_value_t = 200)]
     fanout_events: usize,
+    /// Import bench: rows in the file.
+    #[arg(long, default_value_t = 5000)]
+    import_rows: usize,
 }
 
 /// The parts of `portal bench`.
@@ -126,6 +132,7 @@ enum Part {
     Access,
     Publish,
     Fanout,
+    Import,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -169,6 +176,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             bail!("--subscribers and --fanout-events must be at least 1");
         }
         let report = fanout::run(&args).await?;
+        print!("{}", report.render());
+    }
+    if args.only.contains(&Part::Import) {
+        if args.import_rows == 0 || args.import_rows > domain::import::MAX_ROWS as usize {
+            bail!("--import-rows must be 1 to {}", domain::import::MAX_ROWS);
+        }
+        let report = import::run(&args).await?;
         print!("{}", report.render());
     }
     Ok(())
