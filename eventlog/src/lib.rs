@@ -73,6 +73,12 @@ pub trait EventLog: Send + Sync + 'static {
     /// The stream that holds a uniqueness claim (`username:alice` → `user-<id>`), if any.
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError>;
 
+    /// The streams that hold these claims, in one query; a key nobody holds is absent.
+    async fn claim_owners(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError>;
+
     /// Events matching an audit filter, in checkpoint order, after `query.after`.
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError>;
 

@@ -9,13 +9,10 @@ use crate::{
     with_writer,
 };
 
-pub(crate) const INSERT_ONE: &str = "insert into outbox (id, channel, recipient, template, body, secret_kind, \
-     secret, company_id, created_at, subject) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-
 const COLUMNS: &str = "select id, channel, recipient, template, body, secret_kind, secret, company_id, \
      subject, created_at, delivered_at, attempts, last_error from outbox";
 
-/// The columns of one notification, in the order of [`INSERT_ONE`]'s parameters.
+/// The columns of one notification as the outbox stores them.
 pub(crate) struct Columns<'a> {
     pub id: Uuid,
     pub channel: &'static str,

@@ -73,8 +73,45 @@ impl PersonalData {
         }
     }
 
+    /// The sealing keys of the people whose personal fields a request carries, fetched (and
+    /// made) together for those not cached.
+    async fn prefetch_keys(&self, request: &AppendRequest) -> Result<(), StoreError> {
+        let mut wanted: Vec<Uuid> = request
+            .writes
+            .iter()
+            .filter_map(|write| {
+                let subject = domain::personal::subject_of(&write.stream_id)?;
+                let personal = write.events.iter().any(|event| {
+                    let fields = domain::personal::personal_fields(&event.event_type);
+                    event.data.as_object().is_some_and(|data| {
+                        fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string))
+                    })
+                });
+                personal.then_some(subject)
+            })
+            .collect();
+        if let Ok(keys) = self.keys.lock() {
+            wanted.retain(|subject| !keys.contains_key(subject));
+        }
+        // One person is asked for on the way (`key`); many at once here.
+        if wanted.len() < 2 {
+            return Ok(());
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let fetched = vault::keys_for_sealing(&self.database, &wanted).await.map_err(store_error)?;
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() + fetched.len() >= CACHED_KEYS {
+                keys.clear();
+            }
+            keys.extend(fetched.into_iter().filter_map(|(subject, key)| Some((subject, key?))));
+        }
+        Ok(())
+    }
+
     /// Seals the request's personal fields and names the people it erases.
     async fn seal_request(&self, request: &mut AppendRequest) -> Result<(), StoreError> {
+        self.prefetch_keys(request).await?;
         for write in &mut request.writes {
             let Some(subject) = domain::personal::subject_of(&write.stream_id) else { continue };
             for event in &mut write.events {
@@ -271,6 +308,13 @@ impl EventLog for PersonalData {
 
     async fn claim_owner(&self, key: &str) -> Result<Option<String>, StoreError> {
         self.inner.claim_owner(key).await
+    }
+
+    async fn claim_owners(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        self.inner.claim_owners(keys).await
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -917,6 +917,15 @@ impl EventLog for PostgresEventLog {
         Ok(owner)
     }
 
+    async fn claim_owners(&self, keys: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("select claim_key, owner_stream from claims where claim_key = any($1)")
+                .bind(keys)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut connection = self.pool.acquire().await?;
         audit_on(&mut connection, query).await

@@ -87,6 +87,133 @@ async fn commit_batch(pool: &SqlitePool, batch: &[Job]) -> Vec<Result<Appended, 
     }
 }
 
+/// Rows per multi-row statement: SQLite takes at most 32,766 parameters (events bind 17 each).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The newest version and hash of each of these streams that has events, in one query per
+/// 1,000 streams.
+async fn heads_of<'s>(
+    connection: &mut SqliteConnection,
+    streams: impl Iterator<Item = &'s str>,
+) -> Result<std::collections::HashMap<String, (i64, Option<String>)>, sqlx::Error> {
+    let streams: Vec<&str> = streams.collect();
+    let mut heads = std::collections::HashMap::with_capacity(streams.len());
+    for streams in streams.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "select e.stream_id, e.version, e.hash from events e join (select stream_id, max(version) as version \
+             from events where stream_id in (",
+        );
+        let mut separated = query.separated(", ");
+        for stream in streams {
+            separated.push_bind(*stream);
+        }
+        query.push(") group by stream_id) newest on e.stream_id = newest.stream_id and e.version = newest.version");
+        let rows: Vec<(String, i64, Option<String>)> = query.build_query_as().fetch_all(&mut *connection).await?;
+        heads.extend(rows.into_iter().map(|(stream, version, hash)| (stream, (version, hash))));
+    }
+    Ok(heads)
+}
+
+/// Takes the request's claims; the first one another stream holds (or that the request takes
+/// twice) refuses the request.
+async fn take_claims(connection: &mut SqliteConnection, request: &AppendRequest) -> Result<(), AppendError> {
+    let wanted: Vec<(&str, &str)> = request.acquisitions().collect();
+    let mut taken = std::collections::HashSet::with_capacity(wanted.len());
+    for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new("insert into claims (claim_key, owner_stream) ");
+        query.push_values(chunk, |mut row, (key, owner)| {
+            row.push_bind(*key).push_bind(*owner);
+        });
+        query.push(" on conflict do nothing returning claim_key");
+        let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut *connection).await?;
+        taken.extend(keys);
+    }
+    let mut seen = std::collections::HashSet::with_capacity(wanted.len());
+    for (key, _) in &wanted {
+        if !seen.insert(*key) || !taken.contains(*key) {
+            return Err(AppendError::ClaimTaken { key: (*key).to_owned() });
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the events (stream, version, event, hash) with the request's metadata; their
+/// positions, in the same order.
+async fn insert_events(
+    connection: &mut SqliteConnection,
+    rows: &[(&str, i64, &crate::NewEvent, String)],
+    metadata: &crate::Metadata,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let mut positions = std::collections::HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
+             actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash, reason, client_ip, \
+             user_agent) ",
+        );
+        query.push_values(chunk, |mut row, (stream_id, version, event, hash)| {
+            row.push_bind(*stream_id)
+                .push_bind(*version)
+                .push_bind(event.event_id)
+                .push_bind(&event.event_type)
+                .push_bind(event.schema_version)
+                .push_bind(&event.data)
+                .push_bind(metadata.company_id)
+                .push_bind(metadata.actor.kind.as_str())
+                .push_bind(metadata.actor.id)
+                .push_bind(metadata.correlation_id)
+                .push_bind(metadata.causation_id)
+                .push_bind(&metadata.request_id)
+                .push_bind(metadata.recorded_at)
+                .push_bind(hash)
+                .push_bind(&metadata.reason)
+                .push_bind(&metadata.client_ip)
+                .push_bind(&metadata.user_agent);
+        });
+        // The order RETURNING gives rows in is not promised: they are matched by their key.
+        query.push(" returning stream_id, version, position");
+        let returned: Vec<(String, i64, i64)> = query.build_query_as().fetch_all(&mut *connection).await?;
+        positions.extend(returned.into_iter().map(|(stream, version, position)| ((stream, version), position)));
+    }
+    rows.iter()
+        .map(|(stream_id, version, _, _)| {
+            positions
+                .get(&((*stream_id).to_owned(), *version))
+                .copied()
+                .ok_or_else(|| sqlx::Error::Protocol(format!("no position came back for {stream_id} v{version}")))
+        })
+        .collect()
+}
+
+/// Inserts an append's notifications into the outbox.
+async fn insert_notifications(
+    connection: &mut SqliteConnection,
+    notifications: &[crate::Notification],
+    created_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for chunk in notifications.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "insert into outbox (id, channel, recipient, template, body, secret_kind, secret, company_id, created_at, \
+             subject) ",
+        );
+        query.push_values(chunk, |mut row, notification| {
+            let columns = crate::outbox::Columns::of(notification);
+            row.push_bind(columns.id)
+                .push_bind(columns.channel)
+                .push_bind(columns.recipient.to_owned())
+                .push_bind(columns.template.to_owned())
+                .push_bind(columns.body.to_owned())
+                .push_bind(columns.secret_kind)
+                .push_bind(columns.secret.map(str::to_owned))
+                .push_bind(columns.company_id)
+                .push_bind(created_at)
+                .push_bind(columns.subject);
+        });
+        query.build().execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
 async fn append_one(
     connection: &mut SqliteConnection,
     request: &AppendRequest,
@@ -104,16 +231,11 @@ async fn append_one(
             return Err(AppendError::IdempotencyKeyUsed);
         }
     }
+    let stream_heads = heads_of(connection, request.writes.iter().map(|write| write.stream_id.as_str())).await?;
     let mut versions_before = Vec::with_capacity(request.writes.len());
     let mut heads = Vec::with_capacity(request.writes.len());
     for write in &request.writes {
-        let head: Option<(i64, Option<String>)> = sqlx::query_as(
-            "select version, hash from events where stream_id = $1 order by version desc limit 1",
-        )
-        .bind(&write.stream_id)
-        .fetch_optional(&mut *connection)
-        .await?;
-        let (actual, hash) = head.unwrap_or((0, None));
+        let (actual, hash) = stream_heads.get(write.stream_id.as_str()).cloned().unwrap_or((0, None));
         if !write.expected.allows(actual) {
             return Err(write.conflict(actual));
         }
@@ -127,68 +249,18 @@ async fn append_one(
             .execute(&mut *connection)
             .await?;
     }
-    for (key, owner) in request.acquisitions() {
-        let taken = sqlx::query(
-            "insert into claims (claim_key, owner_stream) values ($1, $2) on conflict do nothing",
-        )
-        .bind(key)
-        .bind(owner)
-        .execute(&mut *connection)
-        .await?;
-        if taken.rows_affected() == 0 {
-            return Err(AppendError::ClaimTaken { key: key.to_owned() });
-        }
-    }
+    take_claims(connection, request).await?;
     let metadata = &request.metadata;
-    let mut positions = Vec::with_capacity(request.event_count());
+    let mut rows = Vec::with_capacity(request.event_count());
     for ((write, before), head) in request.writes.iter().zip(&versions_before).zip(&heads) {
         let hashes =
             crate::chain::chain_write(head.as_deref(), &write.stream_id, before + 1, &write.events, metadata);
         for ((offset, event), hash) in write.events.iter().enumerate().zip(hashes) {
-            let position: i64 = sqlx::query_scalar(
-                "insert into events (stream_id, version, event_id, event_type, schema_version, data, company_id, \
-                 actor_kind, actor_id, correlation_id, causation_id, request_id, recorded_at, hash, reason, client_ip, \
-                 user_agent) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) returning position",
-            )
-            .bind(&write.stream_id)
-            .bind(before + 1 + offset as i64)
-            .bind(event.event_id)
-            .bind(&event.event_type)
-            .bind(event.schema_version)
-            .bind(&event.data)
-            .bind(metadata.company_id)
-            .bind(metadata.actor.kind.as_str())
-            .bind(metadata.actor.id)
-            .bind(metadata.correlation_id)
-            .bind(metadata.causation_id)
-            .bind(&metadata.request_id)
-            .bind(metadata.recorded_at)
-            .bind(hash)
-            .bind(&metadata.reason)
-            .bind(&metadata.client_ip)
-            .bind(&metadata.user_agent)
-            .fetch_one(&mut *connection)
-            .await?;
-            positions.push(position);
+            rows.push((write.stream_id.as_str(), before + 1 + offset as i64, event, hash));
         }
     }
-    for notification in &request.notifications {
-        let columns = crate::outbox::Columns::of(notification);
-        sqlx::query(crate::outbox::INSERT_ONE)
-            .bind(columns.id)
-            .bind(columns.channel)
-            .bind(columns.recipient)
-            .bind(columns.template)
-            .bind(columns.body)
-            .bind(columns.secret_kind)
-            .bind(columns.secret)
-            .bind(columns.company_id)
-            .bind(metadata.recorded_at)
-            .bind(columns.subject)
-            .execute(&mut *connection)
-            .await?;
-    }
+    let positions = insert_events(connection, &rows, metadata).await?;
+    insert_notifications(connection, &request.notifications, metadata.recorded_at).await?;
     for subject in &request.erase {
         let shred = format!(
             "insert into vault_keys (subject, key, created_at, shredded_at) values ($1, null, $2, $2) {}",
@@ -279,6 +351,27 @@ impl EventLog for SqliteEventLog {
             .fetch_optional(&self.read)
             .await?;
         Ok(owner)
+    }
+
+    async fn claim_owners(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut owners = std::collections::HashMap::with_capacity(keys.len());
+        // SQLite takes at most 32,766 bound parameters per statement.
+        for keys in keys.chunks(1000) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "select claim_key, owner_stream from claims where claim_key in (",
+            );
+            let mut separated = query.separated(", ");
+            for key in keys {
+                separated.push_bind(key);
+            }
+            query.push(")");
+            let rows: Vec<(String, String)> = query.build_query_as().fetch_all(&self.read).await?;
+            owners.extend(rows);
+        }
+        Ok(owners)
     }
 
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -1,6 +1,7 @@
 //! The event log contract, run against every adapter: SQLite always, Postgres when
 //! `PORTAL_TEST_DATABASE_URL` names a server (each test in a database of its own).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -285,11 +286,15 @@ async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestD
         .expect("release");
         log.append(with_claims(
             write(&second, ExpectedVersion::Exact(0), vec![event("A", 1)]),
-            &[ClaimChange::Acquire(other_key), ClaimChange::Acquire(key.clone())],
+            &[ClaimChange::Acquire(other_key.clone()), ClaimChange::Acquire(key.clone())],
         ))
         .await
         .expect("the released key and the other one are free");
-        assert_eq!(log.claim_owner(&key).await.expect("owner"), Some(second));
+        assert_eq!(log.claim_owner(&key).await.expect("owner"), Some(second.clone()));
+        // Many keys in one query: each held one with its owner, the free one absent.
+        let free = format!("email:{}", Uuid::now_v7());
+        let owners = log.claim_owners(&[key.clone(), free, other_key.clone()]).await.expect("owners");
+        assert_eq!(owners, HashMap::from([(key, second.clone()), (other_key, second)]));
     }
 }
 
