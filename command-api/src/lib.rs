@@ -212,9 +212,16 @@ impl CommandApi {
                 && let Some(company_id) = decision.company_id
             {
                 // Commands that share a company's streams would otherwise conflict with each
-                // other on every attempt; one at a time per company, decided again under the lock.
-                company_lock = Some(stripe(&self.company_locks, company_id).lock().await);
-                continue;
+                // other on every attempt: one at a time per company. Free at once, the decision
+                // stands (the append's version checks still catch a change since); after a wait
+                // for another command, it is made again under the lock.
+                let lock = stripe(&self.company_locks, company_id);
+                if let Ok(guard) = lock.try_lock() {
+                    company_lock = Some(guard);
+                } else {
+                    company_lock = Some(lock.lock().await);
+                    continue;
+                }
             }
             if decision.writes.is_empty() {
                 return Ok(Outcome {

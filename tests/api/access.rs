@@ -10,7 +10,12 @@ use crate::identity::{PASSWORD, mail, post, sign_in};
 on_both_backends!(another_tenants_ids_are_unknown_ids, admins_reach_down_and_levels_decide);
 
 /// An approved, activated user of `company` (with `extra` fields, e.g. a role) and a session.
-async fn signed_in(app: &App, company: &Company, username: &str, extra: Value) -> (String, String) {
+pub(crate) async fn signed_in(
+    app: &App,
+    company: &Company,
+    username: &str,
+    extra: Value,
+) -> (String, String) {
     let mut fields = json!({ "approved": true });
     if let (Some(fields), Some(extra)) = (fields.as_object_mut(), extra.as_object()) {
         fields.extend(extra.clone());

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
+use crate::access::signed_in;
 use crate::helpers::{Answer, App, Company, TOKEN, create_user_with, on_both_backends, register_company};
 use crate::identity::sign_in;
 
@@ -19,13 +20,24 @@ on_both_backends!(
     licences_refuse_the_import_or_limit_a_partial_one,
     an_import_killed_mid_way_goes_on_after_a_restart,
     the_command_line_uploads_a_file_and_prints_the_refused_rows,
+    an_admin_imports_only_what_they_may_do_one_by_one,
 );
 
 const IMPORT_FIELDS: &str = "id status fileName format rows done created updated ownershipRequested rejected \
     completedAt results(first: 5000) { row outcome userId problems { field message } }";
 
-/// Uploads `bytes` as the form's `file` part, with the other parts as text.
+/// Uploads `bytes` as the form's `file` part, with the other parts as text, as the operator.
 pub(crate) async fn upload(app: &App, file_name: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> Answer {
+    upload_as(app, TOKEN, file_name, bytes, fields).await
+}
+
+async fn upload_as(
+    app: &App,
+    token: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+    fields: &[(&str, &str)],
+) -> Answer {
     let mut form = Form::new().part("file", Part::bytes(bytes).file_name(file_name.to_owned()));
     for (name, value) in fields {
         form = form.text((*name).to_owned(), (*value).to_owned());
@@ -33,7 +45,7 @@ pub(crate) async fn upload(app: &App, file_name: &str, bytes: Vec<u8>, fields: &
     let response = app
         .client()
         .post(app.url("/imports"))
-        .bearer_auth(TOKEN)
+        .bearer_auth(token)
         .multipart(form)
         .send()
         .await
@@ -490,4 +502,46 @@ async fn cli(app: &App, file: &str, company: &str, extra: &[&str]) -> std::proce
     let mut args = vec!["import", file, "--company", company, "--url", app.base_url.as_str()];
     args.extend_from_slice(extra);
     app.run_portal(&args).await
+}
+
+async fn an_admin_imports_only_what_they_may_do_one_by_one(app: App) {
+    let company = register_company(&app, "Delegated").await;
+    let top =
+        create_user_with(&app, &company, "top.admin", json!({ "roleId": company.administrator_role_id }))
+            .await;
+    let people_role = app
+        .ok(
+            "CreateRole",
+            json!({ "companyId": company.id, "name": "People", "permissions": [{ "module": "USERS", "level": "FULL" }] }),
+        )
+        .await["id"]
+        .as_str()
+        .expect("a role id")
+        .to_owned();
+    let (_, manager) = signed_in(&app, &company, "people.manager", json!({ "roleId": people_role })).await;
+    let (_, plain) = signed_in(&app, &company, "plain.member", json!({})).await;
+    let csv = "username,email,firstName,lastName\n\
+               top.admin,taken.over@example.com,Top,Hijacked\n\
+               fresh.hire,fresh.hire@example.com,Fresh,Hire\n";
+
+    // Without a level on USERS, no import at all.
+    upload_as(&app, &plain, "staff.csv", csv.as_bytes().to_vec(), &[("companyId", &company.id)])
+        .await
+        .assert_error(403, "forbidden");
+    // With one, the rows they could do one by one: not a change to an admin above them.
+    let answer =
+        upload_as(&app, &manager, "staff.csv", csv.as_bytes().to_vec(), &[("companyId", &company.id)]).await;
+    let import = completed(&app, &started(&answer)).await;
+    let (refused, problems) = outcome(&import, 2);
+    assert_eq!((refused.as_str(), problems[0].0.as_str()), ("REJECTED", "username"), "{import:#}");
+    assert_eq!(outcome(&import, 3).0, "CREATED");
+    let top = crate::helpers::user(&app, &top).await;
+    assert_eq!(
+        (top["email"].as_str(), top["lastName"].as_str()),
+        (Some("top.admin@example.com"), Some("User"))
+    );
+    let created = app
+        .audit(json!({ "streamId": format!("import-{}", import["id"].as_str().unwrap_or_default()) }))
+        .await;
+    assert_eq!(created[0]["actor"]["kind"], "USER", "the import acts as the admin who sent it");
 }

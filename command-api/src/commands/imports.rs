@@ -7,7 +7,7 @@
 //! same messages a single `CreateUser` would have answered with. Only a failure of the store
 //! fails the whole chunk (and the importer tries it again).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use domain::import::{self, Outcome, Problem, RowResult};
 use domain::user::{Field, ServiceLevel};
@@ -62,11 +62,8 @@ pub(super) async fn decide(
                 rows.into_iter().filter(|row| !done.contains(&row.row.number)).collect();
             let company_id = loaded.state.company_id.ok_or(ApiError::Internal)?;
             let settings = loaded.state.settings.clone().ok_or(ApiError::Internal)?;
-            let mut chunk = Chunk::load(a, on.context, company_id, &settings).await?;
-            let mut results = Vec::with_capacity(rows.len());
-            for row in rows {
-                results.push(chunk.row(row).await?);
-            }
+            let mut chunk = Chunk::load(a, on.context, company_id, &settings, false).await?;
+            let results = chunk.decide(rows).await?;
             let events = import::decide(&loaded.state, import::Command::Record { results }, on.context)?;
             let target = target(&a.imports, import_id, &loaded);
             // The import's stream first: it is the command's target, whose version the reply names.
@@ -88,15 +85,7 @@ pub(crate) async fn preview(
     rows: Vec<PreparedRow>,
     ignore_licences: bool,
 ) -> Result<Vec<RowResult>, ApiError> {
-    let mut chunk = Chunk::load(a, context, company_id, settings).await?;
-    if ignore_licences {
-        chunk.company_now.license_limit = None;
-    }
-    let mut results = Vec::with_capacity(rows.len());
-    for row in rows {
-        results.push(chunk.row(row).await?);
-    }
-    Ok(results)
+    Chunk::load(a, context, company_id, settings, ignore_licences).await?.decide(rows).await
 }
 
 /// The rows of one command decided one after the other: each sees the seats, holders and
@@ -119,6 +108,12 @@ struct Chunk<'a> {
     claimed: HashSet<String>,
     /// The messages of the rows taken (invitations, credentials).
     notifications: Vec<eventlog::Notification>,
+    /// As if the company had no licence limit (to count the users the rows would create).
+    ignore_licences: bool,
+    /// Who holds each claim key looked up so far (`None`: nobody), kept across passes.
+    owners: HashMap<String, Option<Uuid>>,
+    /// Keys rows of this pass take that were not looked up yet, with the user taking each.
+    unchecked: Vec<(String, Uuid)>,
 }
 
 impl<'a> Chunk<'a> {
@@ -127,6 +122,7 @@ impl<'a> Chunk<'a> {
         context: &'a Context,
         company_id: Uuid,
         settings: &import::Settings,
+        ignore_licences: bool,
     ) -> Result<Chunk<'a>, ApiError> {
         let company = existing(a, &a.companies, company_id, "companyId").await?;
         let role = match settings.role_id.or(company.state.user_role_id) {
@@ -158,7 +154,89 @@ impl<'a> Chunk<'a> {
             touched: BTreeMap::new(),
             claimed: HashSet::new(),
             notifications: Vec::new(),
+            ignore_licences,
+            owners: HashMap::new(),
+            unchecked: Vec::new(),
         })
+    }
+
+    /// Every row's result, each row decided after the ones before it.
+    ///
+    /// The owners of the rows' usernames and emails are looked up in one query first. Other
+    /// keys a row takes (its extension, its mobile number as the domain writes it) are assumed
+    /// free during a pass and looked up together after it; if one was taken, the rows are
+    /// decided again knowing it (the row that wanted it is then refused).
+    async fn decide(&mut self, rows: Vec<PreparedRow>) -> Result<Vec<RowResult>, ApiError> {
+        let keys: Vec<String> = rows
+            .iter()
+            .flat_map(|prepared| {
+                let row = &prepared.row;
+                [
+                    row.get(Column::Username).map(user::username_claim),
+                    row.get(Column::Email).map(user::email_claim),
+                ]
+            })
+            .flatten()
+            .collect();
+        self.look_up(keys).await?;
+        let mut results = Vec::with_capacity(rows.len());
+        for _pass in 0..3 {
+            self.reset();
+            results.clear();
+            for row in &rows {
+                results.push(self.row(row.clone()).await?);
+            }
+            if self.settled().await? {
+                break;
+            }
+        }
+        // Still unsettled after three passes (others keep taking keys): the append refuses the
+        // chunk with the taken key, and the importer decides it again.
+        Ok(results)
+    }
+
+    /// Starts a pass over the rows from the state as loaded.
+    fn reset(&mut self) {
+        self.company_now = self.company.state.clone();
+        if self.ignore_licences {
+            self.company_now.license_limit = None;
+        }
+        self.company_events.clear();
+        if let Some((_, loaded, now, events)) = &mut self.role {
+            *now = loaded.state.clone();
+            events.clear();
+        }
+        if let Some((_, loaded, now, events)) = &mut self.group {
+            *now = loaded.state.clone();
+            events.clear();
+        }
+        self.users.clear();
+        self.touched.clear();
+        self.claimed.clear();
+        self.notifications.clear();
+        self.unchecked.clear();
+    }
+
+    /// Looks up who holds `keys`, in one query.
+    async fn look_up(&mut self, keys: Vec<String>) -> Result<(), ApiError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let owners = self.a.log.claim_owners(&keys).await?;
+        for key in keys {
+            let owner = owners.get(&key).and_then(|stream| domain::parse_stream_id(stream)).map(|(_, id)| id);
+            self.owners.insert(key, owner);
+        }
+        Ok(())
+    }
+
+    /// Looks up the keys this pass assumed free; `false` when one was not.
+    async fn settled(&mut self) -> Result<bool, ApiError> {
+        let unchecked = std::mem::take(&mut self.unchecked);
+        self.look_up(unchecked.iter().map(|(key, _)| key.clone()).collect()).await?;
+        Ok(unchecked.iter().all(|(key, user_id)| {
+            self.owners.get(key).copied().flatten().is_none_or(|owner| owner == *user_id)
+        }))
     }
 
     /// The row's result. Only a failure of the store is an error.
@@ -211,7 +289,7 @@ impl<'a> Chunk<'a> {
             (Outcome::OwnershipRequested, command)
         };
         let events = user::decide(&loaded.state, command, self.context)?;
-        self.claims(user_id, &loaded.state, &events).await?;
+        self.claims(user_id, &loaded.state, &events)?;
         self.touched.insert(user_id, row.number);
         self.users.push((user_id, loaded, events));
         Ok((outcome, user_id))
@@ -262,7 +340,7 @@ impl<'a> Chunk<'a> {
             &mut messages,
         )
         .await?;
-        self.claims(user_id, &user::State::default(), &new.user).await?;
+        self.claims(user_id, &user::State::default(), &new.user)?;
         self.notifications.extend(messages.into_notifications());
         self.company_now = new.company.iter().fold(std::mem::take(&mut self.company_now), company::evolve);
         self.company_events.extend(new.company);
@@ -280,14 +358,20 @@ impl<'a> Chunk<'a> {
     }
 
     /// The user stream that holds a claim, as a user id.
-    async fn owner(&self, claim: &str) -> Result<Option<Uuid>, ApiError> {
+    async fn owner(&mut self, claim: &str) -> Result<Option<Uuid>, ApiError> {
+        if let Some(owner) = self.owners.get(claim) {
+            return Ok(*owner);
+        }
         let owner = self.a.log.claim_owner(claim).await?;
-        Ok(owner.as_deref().and_then(domain::parse_stream_id).map(|(_, id)| id))
+        let owner = owner.as_deref().and_then(domain::parse_stream_id).map(|(_, id)| id);
+        self.owners.insert(claim.to_owned(), owner);
+        Ok(owner)
     }
 
-    /// Refuses the row when its events would take a claim another stream holds, or one an
-    /// earlier row of this command takes; otherwise notes the claims it takes.
-    async fn claims(
+    /// Refuses the row when its events would take a claim another stream is known to hold, or
+    /// one an earlier row of this pass takes; otherwise notes the claims it takes (and which of
+    /// them are still to be looked up).
+    fn claims(
         &mut self,
         user_id: Uuid,
         before: &user::State,
@@ -304,9 +388,17 @@ impl<'a> Chunk<'a> {
             state = user::evolve(state, event);
         }
         for key in &keys {
-            let owner = self.owner(key).await?;
-            if self.claimed.contains(key) || owner.is_some_and(|owner| owner != user_id) {
+            let taken = match self.owners.get(key) {
+                Some(owner) => owner.is_some_and(|owner| owner != user_id),
+                None => false,
+            };
+            if self.claimed.contains(key) || taken {
                 return Err(eventlog::AppendError::ClaimTaken { key: key.clone() }.into());
+            }
+        }
+        for key in &keys {
+            if !self.owners.contains_key(key) {
+                self.unchecked.push((key.clone(), user_id));
             }
         }
         self.claimed.extend(keys);

@@ -25,16 +25,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
-use domain::Context;
 use domain::import::{self, Format, RowResult};
 use domain::user::ServiceLevel;
+use domain::{ActorKind, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::commands::imports::{mark_repeats, preview};
 use crate::error::ApiError;
-use crate::{CommandApi, RequestInfo, auth, secrets};
+use crate::{Caller, CommandApi, RequestInfo, auth, secrets};
 use file::{Column, Row};
 
 /// The largest upload: 5,000 rows of a wide sheet fit well within it.
@@ -117,7 +117,11 @@ async fn start(State(api): State<Arc<CommandApi>>, peer: auth::Peer, request: Re
     let headers = request.headers().clone();
     let request_id = crate::request_id(&headers);
     let client_ip = auth::client_ip(peer).map(|ip| ip.to_string());
-    match begin(&api, &headers, request, &request_id, client_ip).await {
+    // Detached: a client that hangs up must not stop an import between its start and its run.
+    let begun = tokio::spawn(async move { begin(&api, &headers, request, &request_id, client_ip).await })
+        .await
+        .unwrap_or(Err(ApiError::Internal));
+    match begun {
         Ok(answer) => {
             let status = if answer.dry_run { StatusCode::OK } else { StatusCode::ACCEPTED };
             (status, axum::Json(answer)).into_response()
@@ -154,6 +158,7 @@ async fn begin(
         });
     }
     mark_repeats(&mut rows);
+    vet_updates(api, &caller, company_id, &mut rows).await?;
     let settings = import::Settings {
         file_name: options.file_name.clone(),
         format,
@@ -247,6 +252,52 @@ async fn begin(
         summary: import::Counts::default(),
         results: Vec::new(),
     })
+}
+
+/// A signed-in admin updates through an import only the users they could update one by one:
+/// a row naming a user of the company they may not manage (one with more rights than theirs)
+/// gets that refusal as its problem. (The operator may update anyone.)
+async fn vet_updates(
+    api: &CommandApi,
+    caller: &Caller,
+    company_id: Uuid,
+    rows: &mut [Row],
+) -> Result<(), ApiError> {
+    if caller.actor.kind != ActorKind::User {
+        return Ok(());
+    }
+    let a = &api.aggregates;
+    let keys: Vec<String> =
+        rows.iter().filter_map(|row| row.get(Column::Username)).map(domain::user::username_claim).collect();
+    let owners = a.log.claim_owners(&keys).await?;
+    for row in rows.iter_mut().filter(|row| row.problems.is_empty()) {
+        let Some(user_id) = row
+            .get(Column::Username)
+            .and_then(|username| owners.get(&domain::user::username_claim(username)))
+            .and_then(|stream| domain::parse_stream_id(stream))
+            .map(|(_, id)| id)
+        else {
+            continue;
+        };
+        if a.users.load(a.log.as_ref(), user_id).await?.state.company_id != Some(company_id) {
+            continue;
+        }
+        let mut body = serde_json::Map::new();
+        body.insert("userId".to_owned(), json!(user_id));
+        for (column, value) in &row.values {
+            if !matches!(column, Column::Username | Column::Password | Column::PasswordHash) {
+                body.insert(column.name().to_owned(), json!(value));
+            }
+        }
+        match api.authorize(caller, "UpdateUserProfile", &serde_json::Value::Object(body)).await {
+            Ok(()) => {}
+            Err(error @ (ApiError::Forbidden(_) | ApiError::NotFound { .. })) => {
+                row.problem("username", error.to_string());
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 fn too_many(rows: usize) -> ApiError {
