@@ -683,7 +683,7 @@ impl NewUser {
             profile,
             service_level: body.service_level.unwrap_or_default(),
             role: role.map(|(id, state)| (id, state.clone())),
-            group: group.map(|(id, state)| (id, state.clone())),
+            group: group.map(|(id, state)| (id, state.without_members())),
             approved: body.approved,
             admin: body.admin,
             portal_access: body.portal_access.unwrap_or(true),

@@ -132,6 +132,19 @@ impl State {
     pub fn exists(&self) -> bool {
         self.company_id.is_some()
     }
+
+    /// The group without its member list: all that deciding for one user looks at (whether
+    /// the group exists, whose it is, whether it was deleted), without copying every member.
+    pub fn without_members(&self) -> State {
+        State {
+            company_id: self.company_id,
+            name: self.name.clone(),
+            role_id: self.role_id,
+            is_main: self.is_main,
+            deleted: self.deleted,
+            members: BTreeSet::new(),
+        }
+    }
 }
 
 pub fn decide(state: &State, command: Command, _context: &Context) -> Result<Vec<Event>, DomainError> {

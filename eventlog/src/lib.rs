@@ -64,6 +64,17 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` events after `after`, in checkpoint order, without gaps.
     async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// Like [`EventLog::read_all`], but only the events of streams of `categories` (`user`,
+    /// `role`…), with the checkpoint the read reached: past every event, of any category, that
+    /// it passed over. Resuming from that checkpoint skips nothing of those categories, and a
+    /// reader of a few categories does not decode everyone else's events.
+    async fn read_all_of(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        categories: &[&str],
+    ) -> Result<(Vec<RecordedEvent>, Checkpoint), StoreError>;
+
     /// The checkpoint of the event stored at `position`, if there is one.
     async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError>;
 

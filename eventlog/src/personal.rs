@@ -298,6 +298,16 @@ impl EventLog for PersonalData {
         self.opened(self.inner.read_all(after, limit).await).await
     }
 
+    async fn read_all_of(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        categories: &[&str],
+    ) -> Result<(Vec<RecordedEvent>, Checkpoint), StoreError> {
+        let (events, reached) = self.inner.read_all_of(after, limit, categories).await?;
+        Ok((self.opened(Ok(events)).await?, reached))
+    }
+
     async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {
         self.inner.checkpoint_of(position).await
     }

@@ -890,6 +890,46 @@ impl EventLog for PostgresEventLog {
         into_events(rows)
     }
 
+    async fn read_all_of(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        categories: &[&str],
+    ) -> Result<(Vec<RecordedEvent>, Checkpoint), StoreError> {
+        // The newest event below the fence now. Every transaction older than the fence has
+        // ended, and every later one gets a newer id: nothing will ever appear at or before it.
+        let newest: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+            "select tx_id::text::bigint, position from events where {FENCE} order by tx_id desc, position desc limit 1"
+        )))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((tx, position)) =
+            newest.filter(|(tx, position)| (*tx, *position) > (after.tx, after.position))
+        else {
+            return Ok((Vec::new(), after));
+        };
+        let mut query = QueryBuilder::<Postgres>::new(select_events());
+        query
+            .push(" where (tx_id, position) > (")
+            .push_bind(after.tx.to_string())
+            .push("::text::xid8, ")
+            .push_bind(after.position)
+            .push(") and (tx_id, position) <= (")
+            .push_bind(tx.to_string())
+            .push("::text::xid8, ")
+            .push_bind(position)
+            .push(")");
+        crate::row::push_categories(&mut query, categories);
+        query.push(" order by tx_id, position limit ").push_bind(limit);
+        let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.pool).await?;
+        let events = into_events(rows)?;
+        let reached = match events.last() {
+            Some(last) if events.len() as i64 >= limit => last.checkpoint,
+            _ => Checkpoint { tx, position },
+        };
+        Ok((events, reached))
+    }
+
     async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {
         let found: Option<i64> =
             sqlx::query_scalar("select tx_id::text::bigint from events where position = $1")

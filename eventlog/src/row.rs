@@ -127,3 +127,23 @@ where
         builder.push(" and recorded_at < ").push_bind(to);
     }
 }
+
+/// ` and (stream_id like '<category>-%' or …)`: the events of streams of these categories.
+pub(crate) fn push_categories<DB: sqlx::Database>(query: &mut sqlx::QueryBuilder<DB>, categories: &[&str])
+where
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if categories.is_empty() {
+        query.push(" and false");
+        return;
+    }
+    query.push(" and (");
+    for (index, category) in categories.iter().enumerate() {
+        if index > 0 {
+            query.push(" or ");
+        }
+        // Categories are lowercase words: nothing in them for `like` to read as a wildcard.
+        query.push("stream_id like ").push_bind(format!("{category}-%"));
+    }
+    query.push(")");
+}

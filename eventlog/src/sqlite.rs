@@ -107,8 +107,11 @@ async fn heads_of<'s>(
         for stream in streams {
             separated.push_bind(*stream);
         }
-        query.push(") group by stream_id) newest on e.stream_id = newest.stream_id and e.version = newest.version");
-        let rows: Vec<(String, i64, Option<String>)> = query.build_query_as().fetch_all(&mut *connection).await?;
+        query.push(
+            ") group by stream_id) newest on e.stream_id = newest.stream_id and e.version = newest.version",
+        );
+        let rows: Vec<(String, i64, Option<String>)> =
+            query.build_query_as().fetch_all(&mut *connection).await?;
         heads.extend(rows.into_iter().map(|(stream, version, hash)| (stream, (version, hash))));
     }
     Ok(heads)
@@ -173,14 +176,14 @@ async fn insert_events(
         // The order RETURNING gives rows in is not promised: they are matched by their key.
         query.push(" returning stream_id, version, position");
         let returned: Vec<(String, i64, i64)> = query.build_query_as().fetch_all(&mut *connection).await?;
-        positions.extend(returned.into_iter().map(|(stream, version, position)| ((stream, version), position)));
+        positions
+            .extend(returned.into_iter().map(|(stream, version, position)| ((stream, version), position)));
     }
     rows.iter()
         .map(|(stream_id, version, _, _)| {
-            positions
-                .get(&((*stream_id).to_owned(), *version))
-                .copied()
-                .ok_or_else(|| sqlx::Error::Protocol(format!("no position came back for {stream_id} v{version}")))
+            positions.get(&((*stream_id).to_owned(), *version)).copied().ok_or_else(|| {
+                sqlx::Error::Protocol(format!("no position came back for {stream_id} v{version}"))
+            })
         })
         .collect()
 }
@@ -231,7 +234,8 @@ async fn append_one(
             return Err(AppendError::IdempotencyKeyUsed);
         }
     }
-    let stream_heads = heads_of(connection, request.writes.iter().map(|write| write.stream_id.as_str())).await?;
+    let stream_heads =
+        heads_of(connection, request.writes.iter().map(|write| write.stream_id.as_str())).await?;
     let mut versions_before = Vec::with_capacity(request.writes.len());
     let mut heads = Vec::with_capacity(request.writes.len());
     for write in &request.writes {
@@ -325,6 +329,35 @@ impl EventLog for SqliteEventLog {
         let rows: Vec<EventRow> =
             sqlx::query_as(AssertSqlSafe(sql)).bind(after.position).bind(limit).fetch_all(&self.read).await?;
         into_events(rows)
+    }
+
+    async fn read_all_of(
+        &self,
+        after: Checkpoint,
+        limit: i64,
+        categories: &[&str],
+    ) -> Result<(Vec<RecordedEvent>, Checkpoint), StoreError> {
+        // One writer commits in position order: every position up to the newest is final.
+        let newest: Option<i64> =
+            sqlx::query_scalar("select max(position) from events").fetch_one(&self.read).await?;
+        let Some(newest) = newest.filter(|newest| *newest > after.position) else {
+            return Ok((Vec::new(), after));
+        };
+        let mut query = QueryBuilder::<Sqlite>::new(select_events());
+        query
+            .push(" where position > ")
+            .push_bind(after.position)
+            .push(" and position <= ")
+            .push_bind(newest);
+        crate::row::push_categories(&mut query, categories);
+        query.push(" order by position limit ").push_bind(limit);
+        let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.read).await?;
+        let events = into_events(rows)?;
+        let reached = match events.last() {
+            Some(last) if events.len() as i64 >= limit => last.checkpoint,
+            _ => Checkpoint { tx: newest, position: newest },
+        };
+        Ok((events, reached))
     }
 
     async fn checkpoint_of(&self, position: i64) -> Result<Option<Checkpoint>, StoreError> {

@@ -90,6 +90,7 @@ eventlog::on_every_backend!(
     an_idempotency_key_is_accepted_once_and_keeps_its_reply,
     one_request_writes_several_streams_atomically,
     the_database_refuses_to_change_or_remove_stored_events,
+    a_reader_of_some_categories_gets_all_of_theirs_and_reaches_past_the_rest,
     notifications_are_kept_exactly_when_their_events_are,
 );
 
@@ -543,6 +544,52 @@ async fn one_request_writes_several_streams_atomically(db: &TestDatabase) {
     }
 }
 
+async fn a_reader_of_some_categories_gets_all_of_theirs_and_reaches_past_the_rest(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let ours = [format!("ours-{}", Uuid::now_v7()), format!("ours-{}", Uuid::now_v7())];
+    let theirs = format!("theirs-{}", Uuid::now_v7());
+    for n in 1..=5 {
+        log.append(write(&ours[0], ExpectedVersion::Exact(n - 1), vec![event("Ours", n)]))
+            .await
+            .expect("ours");
+        log.append(write(
+            &theirs,
+            ExpectedVersion::Exact(2 * (n - 1)),
+            vec![event("Theirs", n), event("Theirs", n)],
+        ))
+        .await
+        .expect("theirs");
+        log.append(write(&ours[1], ExpectedVersion::Exact(n - 1), vec![event("Ours", n)]))
+            .await
+            .expect("ours");
+    }
+    let all = read_everything(log.as_ref()).await;
+    let expected: Vec<i64> =
+        all.iter().filter(|e| e.stream_id.starts_with("ours-")).map(|e| e.position).collect();
+    // Pages of 3, as a projector reads: every event of ours once, in order, and nothing else.
+    let mut got = Vec::new();
+    let mut checkpoint = Checkpoint::START;
+    loop {
+        let (events, reached) = log.read_all_of(checkpoint, 3, &["ours"]).await.expect("read");
+        assert!(events.len() <= 3);
+        if reached == checkpoint {
+            assert!(events.is_empty());
+            break;
+        }
+        got.extend(events.iter().map(|e| e.position));
+        checkpoint = reached;
+    }
+    assert_eq!(got, expected);
+    assert_eq!(
+        checkpoint,
+        all.last().expect("events").checkpoint,
+        "the reader reached the last event of all"
+    );
+    let (none, reached) = log.read_all_of(Checkpoint::START, 100, &["nobody"]).await.expect("read");
+    assert!(none.is_empty());
+    assert_eq!(reached, all.last().expect("events").checkpoint, "a reader of nothing still moves on");
+}
+
 async fn the_database_refuses_to_change_or_remove_stored_events(db: &TestDatabase) {
     let log = db.database.event_log();
     let database = db.database.clone();
@@ -602,4 +649,35 @@ async fn a_reader_neither_skips_a_late_commit_nor_waits_for_ever() {
         1,
         "resuming after the first gives exactly the second"
     );
+    // A reader of one category reaches past the other's events, and only once they are final.
+    let (slow_only, reached) = log.read_all_of(Checkpoint::START, 10, &["slow"]).await.expect("slow");
+    assert_eq!(slow_only.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["Slow"]);
+    assert_eq!(reached, seen[1].checkpoint, "past the other category's event too");
+}
+
+/// Held open, a transaction also holds back a reader of other categories: it must not move its
+/// checkpoint past the open event, which it would then never see.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_of_some_categories_does_not_pass_a_late_commit() {
+    let Some(db) = testing::postgres("a_reader_of_some_categories_does_not_pass_a_late_commit").await else {
+        return;
+    };
+    let Database::Postgres(pool) = &db.database else { unreachable!("postgres() gives Postgres") };
+    let log = db.database.event_log();
+    let mut slow = pool.begin().await.expect("begin");
+    sqlx::query(
+        "insert into events (stream_id, version, event_id, event_type, schema_version, data, actor_kind, \
+         correlation_id, recorded_at) values ('late-1', 1, $1, 'Late', 1, '{}', 'SYSTEM', $1, now())",
+    )
+    .bind(Uuid::now_v7())
+    .execute(&mut *slow)
+    .await
+    .expect("insert in the slow transaction");
+    log.append(write(&new_stream(), ExpectedVersion::Exact(0), vec![event("Fast", 1)])).await.expect("fast");
+    let (events, reached) = log.read_all_of(Checkpoint::START, 10, &["test", "late"]).await.expect("read");
+    assert!(events.is_empty() && reached == Checkpoint::START, "went past the open transaction: {reached}");
+    slow.commit().await.expect("commit");
+    read_everything(log.as_ref()).await;
+    let (events, _) = log.read_all_of(Checkpoint::START, 10, &["late"]).await.expect("read");
+    assert_eq!(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(), vec!["Late"]);
 }

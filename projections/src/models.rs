@@ -49,6 +49,18 @@ impl ReadModel {
         }
     }
 
+    /// The categories of the streams whose events the model folds (it reads no others).
+    pub fn categories(self) -> &'static [&'static str] {
+        match self {
+            ReadModel::Companies => &[company::CATEGORY],
+            ReadModel::Roles => &[role::CATEGORY],
+            ReadModel::Users => &[user::CATEGORY],
+            ReadModel::Groups => &[group::CATEGORY],
+            ReadModel::Tickets => &[ticket::CATEGORY],
+            ReadModel::Imports => &[import::CATEGORY],
+        }
+    }
+
     /// Tables the model owns besides the one named after it.
     fn extra_tables(self) -> &'static [&'static str] {
         match self {

@@ -297,17 +297,19 @@ async fn lead(
     let mut head = log.subscribe();
     let mut last_position_seen = checkpoint.position;
     loop {
-        let events = log.read_all(checkpoint, BATCH).await?;
-        if let Some(last) = events.last() {
+        // Only the model's own events are read; the checkpoint also moves past the others, so
+        // that read-your-writes waits on every model see every position.
+        let (events, reached) = log.read_all_of(checkpoint, BATCH, model.categories()).await?;
+        if reached != checkpoint {
             let mut transaction = Transaction::begin(database).await?;
             model.apply(&mut transaction, &events).await?;
-            transaction.save_checkpoint(model, last.checkpoint).await?;
+            transaction.save_checkpoint(model, reached).await?;
             transaction.commit().await?;
             if model == ReadModel::Users && events.iter().any(|e| domain::personal::erases(&e.event_type)) {
                 forget_overwritten_pages(database).await;
             }
-            checkpoint = last.checkpoint;
-            last_position_seen = last_position_seen.max(events.iter().map(|e| e.position).max().unwrap_or(0));
+            checkpoint = reached;
+            last_position_seen = last_position_seen.max(reached.position);
             progress.send_replace(checkpoint);
             continue;
         }
@@ -371,9 +373,12 @@ pub async fn rebuild(
     let mut checkpoint = Checkpoint::START;
     let mut count = 0u64;
     loop {
-        let events: Vec<RecordedEvent> = log.read_all(checkpoint, REBUILD_BATCH).await?;
-        let Some(last) = events.last() else { break };
-        checkpoint = last.checkpoint;
+        let (events, reached): (Vec<RecordedEvent>, Checkpoint) =
+            log.read_all_of(checkpoint, REBUILD_BATCH, model.categories()).await?;
+        if reached == checkpoint {
+            break;
+        }
+        checkpoint = reached;
         model.apply(&mut transaction, &events).await?;
         count += events.len() as u64;
         on_progress(count);

@@ -40,7 +40,7 @@ use file::{Column, Row};
 /// The largest upload: 5,000 rows of a wide sheet fit well within it.
 pub const UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
 /// Rows per append when no password must be hashed.
-const CHUNK: usize = 250;
+const CHUNK: usize = 500;
 /// Rows per append when plain passwords are hashed (so progress shows while it runs).
 const HASHING_CHUNK: usize = 16;
 /// A job whose import never started (its process died in between) is dropped after this.
