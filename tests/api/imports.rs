@@ -131,6 +131,15 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
     let kept = create_user_with(&app, &company, "kept.user", json!({ "title": "Old title" })).await;
     let away = create_user_with(&app, &other, "away.user", json!({})).await;
     let bcrypt_hash = bcrypt::hash("Old-System-Pass-9", 4).expect("bcrypt");
+    // Another system's argon2id, with parameters of its own (8 MiB, 3 passes).
+    let argon2_hash = {
+        use argon2::password_hash::PasswordHasher;
+        let params = argon2::Params::new(8192, 3, 1, None).expect("params");
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password(b"Other-Argon-Pass-3")
+            .expect("argon2")
+            .to_string()
+    };
     let csv = format!(
         "User Name,E-mail,First Name,Last Name,Mobile Number,Title,Password,Password Hash\n\
          new.one,new.one@example.com,New,One,+447911123001,,,\n\
@@ -143,13 +152,15 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
          twice,twice.a@example.com,Twice,A,,,,\n\
          twice,twice.b@example.com,Twice,B,,,,\n\
          formula,formula@example.com,=1+1,Formula,,,,\n\
-         weak.pass,weak.pass@example.com,Weak,Pass,,,short,\n"
+         weak.pass,weak.pass@example.com,Weak,Pass,,,short,\n\
+         other.argon,other.argon@example.com,Other,Argon,,,,\"{argon2_hash}\"\n\
+         bad.hash,bad.hash@example.com,Bad,Hash,,,,$md5$not-a-hash\n"
     );
     let answer =
         upload(&app, "staff.csv", csv.into_bytes(), &[("companyId", &company.id), ("approved", "true")])
             .await;
     let import_id = started(&answer);
-    assert_eq!(answer.body["rows"], 10, "the empty line is not a row: {:#}", answer.body);
+    assert_eq!(answer.body["rows"], 12, "the empty line is not a row: {:#}", answer.body);
     let import = completed(&app, &import_id).await;
     assert_eq!((import["fileName"].as_str(), import["format"].as_str()), (Some("staff.csv"), Some("CSV")));
     assert_eq!(
@@ -161,7 +172,7 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
             &import["ownershipRequested"],
             &import["rejected"]
         ),
-        (&json!(10), &json!(10), &json!(3), &json!(1), &json!(1), &json!(5)),
+        (&json!(12), &json!(12), &json!(4), &json!(1), &json!(1), &json!(6)),
         "{import:#}"
     );
     assert_eq!(outcome(&import, 2).0, "CREATED");
@@ -194,6 +205,8 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
     assert!(problems[0].1.contains("formula"), "{problems:?}");
     let (weak, problems) = outcome(&import, 12);
     assert_eq!((weak.as_str(), problems[0].0.as_str()), ("REJECTED", "password"), "{problems:?}");
+    let (bad_hash, problems) = outcome(&import, 14);
+    assert_eq!((bad_hash.as_str(), problems[0].0.as_str()), ("REJECTED", "passwordHash"), "{problems:?}");
 
     // The users are there, with the row's values; the existing one took the new title.
     let users = app
@@ -209,7 +222,7 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
         .filter_map(|edge| edge["node"]["username"].as_str())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, vec!["kept.user", "new.one", "old.system", "pass.word"]);
+    assert_eq!(names, vec!["kept.user", "new.one", "old.system", "other.argon", "pass.word"]);
     let kept_now = crate::helpers::user(&app, &kept).await;
     assert_eq!(kept_now["title"], "New title");
     let away_now = app
@@ -223,6 +236,12 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
     // The imported hash signs its user in with their old password; the plain one must change.
     let old = sign_in(&app, "old.system", "Old-System-Pass-9").await;
     assert_eq!(old.status, 200, "{:#}", old.body);
+    let other = sign_in(&app, "other.argon", "Other-Argon-Pass-3").await;
+    assert_eq!((other.status, &other.body["mustChangePassword"]), (200, &json!(false)), "{:#}", other.body);
+    // Both imported hashes are made again with today's parameters at their first sign-in.
+    let rehashed =
+        app.audit_at_least(json!({ "companyId": company.id, "eventTypes": ["PasswordRehashed"] }), 2).await;
+    assert_eq!(rehashed.len(), 2, "{rehashed:#?}");
     let given = sign_in(&app, "pass.word", "Admin-Given-Pass-7").await;
     assert_eq!((given.status, &given.body["mustChangePassword"]), (200, &json!(true)), "{:#}", given.body);
 
@@ -231,14 +250,14 @@ async fn a_csv_file_creates_updates_and_asks_for_ownership_row_by_row(app: App) 
     let types: Vec<&str> = trail.iter().filter_map(|entry| entry["type"].as_str()).collect();
     assert_eq!(types.first(), Some(&"ImportStarted"));
     assert_eq!(types.last(), Some(&"ImportCompleted"));
-    assert_eq!(types.iter().filter(|t| **t == "ImportRowRecorded").count(), 10);
+    assert_eq!(types.iter().filter(|t| **t == "ImportRowRecorded").count(), 12);
     let text = serde_json::to_string(&trail).expect("json");
     for personal in ["new.one@example.com", "not-an-email", "twice.a", "Old-System"] {
         assert!(!text.contains(personal), "the import's events hold {personal}");
     }
     let correlation = trail[0]["correlationId"].clone();
     let created = app.audit(json!({ "correlationId": correlation, "eventTypes": ["UserCreated"] })).await;
-    assert_eq!(created.len(), 3, "each created user's event carries the import's correlation id");
+    assert_eq!(created.len(), 4, "each created user's event carries the import's correlation id");
 }
 
 async fn txt_and_xlsx_files_are_read_like_csv(app: App) {
