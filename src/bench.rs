@@ -1224,7 +1224,7 @@ impl Report<'_> {
 
     fn render_rebuild(&self, out: &mut String) {
         let _ = writeln!(out, "\n### rebuild of the users read model (whole log, one transaction)\n");
-        let _ = writeln!(out, "| after C | events replayed | s | events/s |");
+        let _ = writeln!(out, "| after C | user events replayed | s | events/s |");
         let _ = writeln!(out, "|---:|---:|---:|---:|");
         for level in &self.levels {
             let _ = writeln!(

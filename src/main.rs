@@ -567,7 +567,7 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
             let mut last_printed = 0;
             let attempt = projections::rebuild(&store.database, log.as_ref(), model, |count| {
                 if count - last_printed >= 10_000 {
-                    eprintln!("  {}: {count} events replayed", model.name());
+                    eprintln!("  {}: {count} events of its streams replayed", model.name());
                     last_printed = count;
                 }
             })
@@ -582,7 +582,7 @@ async fn rebuild(store_args: StoreArgs, read_model: &str) -> anyhow::Result<()> 
         };
         let rate = report.events as f64 / report.elapsed.as_secs_f64().max(1e-9);
         println!(
-            "rebuilt {}: {} events in {:.2} s ({rate:.0} events/s)",
+            "rebuilt {}: {} events of its streams in {:.2} s ({rate:.0} events/s)",
             model.name(),
             report.events,
             report.elapsed.as_secs_f64()
