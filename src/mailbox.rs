@@ -20,7 +20,7 @@ use serde_json::json;
 /// How often the outbox is looked at when no append in this process wakes the dispatcher.
 const POLL: Duration = Duration::from_secs(1);
 /// Notifications delivered per round.
-const BATCH: i64 = 100;
+const BATCH: i64 = 500;
 /// The longest pause after failed deliveries.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -161,12 +161,41 @@ async fn deliver_pending(database: &Database, delivery: &Delivery) -> Result<boo
             &OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() },
         )
         .await?;
-        for stored in &pending {
+        let (sent, filed): (Vec<&StoredNotification>, Vec<&StoredNotification>) =
+            pending.iter().partition(|stored| {
+                matches!(
+                    (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp),
+                    (Channel::Sms, Some(_), _) | (Channel::Email, _, Some(_))
+                )
+            });
+        // The file mailbox: the batch's lines in one write and one fsync, off the async workers.
+        if !filed.is_empty() {
+            let path = delivery.file.clone();
+            let lines: Vec<String> = filed.iter().map(|stored| mailbox_line(stored)).collect();
+            let written = tokio::task::spawn_blocking(move || append_lines(&path, &lines))
+                .await
+                .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
+            match written {
+                Ok(()) => {
+                    let ids: Vec<uuid::Uuid> = filed.iter().map(|stored| stored.notification.id).collect();
+                    eventlog::outbox_delivered(database, &ids).await?;
+                }
+                Err(error) => {
+                    let error = format!("{}: {error}", delivery.file.display());
+                    tracing::warn!(%error, count = filed.len(), "notifications were not written to the mailbox file");
+                    all_delivered = false;
+                    for stored in &filed {
+                        eventlog::outbox_attempted(database, stored.notification.id, Err(error.clone()))
+                            .await?;
+                    }
+                }
+            }
+        }
+        for stored in sent {
             let outcome = match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
                 (Channel::Sms, Some(webhook), _) => post_sms(webhook, stored).await,
                 (Channel::Email, _, Some(smtp)) => send_mail(smtp, stored).await,
-                _ => append_line(&delivery.file, stored)
-                    .map_err(|error| format!("{}: {error}", delivery.file.display())),
+                _ => Err("no transport for this channel".to_owned()),
             };
             if let Err(error) = &outcome {
                 // The secret never reaches the logs: only the id and the reason.
@@ -247,10 +276,8 @@ async fn send_mail(smtp: &Smtp, stored: &StoredNotification) -> Result<(), Strin
     smtp.transport.send(message).await.map(drop).map_err(|error| format!("SMTP server: {error}"))
 }
 
-fn append_line(path: &Path, stored: &StoredNotification) -> std::io::Result<()> {
-    if let Some(directory) = path.parent() {
-        std::fs::create_dir_all(directory)?;
-    }
+/// A notification as a line of the file mailbox (JSON, with its token or PIN).
+fn mailbox_line(stored: &StoredNotification) -> String {
     let notification = &stored.notification;
     let mut line = json!({
         "id": notification.id,
@@ -265,11 +292,24 @@ fn append_line(path: &Path, stored: &StoredNotification) -> std::io::Result<()> 
         Some(Secret::Pin(pin)) => line["pin"] = json!(pin),
         None => {}
     }
+    line.to_string()
+}
+
+/// Appends the lines to the mailbox file (mode 0600) and waits until they are on disk.
+fn append_lines(path: &Path, lines: &[String]) -> std::io::Result<()> {
+    if let Some(directory) = path.parent() {
+        std::fs::create_dir_all(directory)?;
+    }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
-    writeln!(file, "{line}")?;
+    let mut text = String::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes())?;
     file.sync_data()
 }

@@ -34,7 +34,7 @@ pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_atta
 pub use chain::{EventContent, canonical_json};
 pub use database::{Backend, Database};
 pub use imports::{finish_import_job, import_job_rows, put_import_job, unfinished_import_jobs};
-pub use outbox::{outbox, outbox_attempted};
+pub use outbox::{outbox, outbox_attempted, outbox_delivered};
 pub use personal::{ERASED, PersonalData, open as open_personal_data};
 pub use postgres::{PostgresEventLog, WriterStats, audit_on, writer_stats};
 pub use seal::{

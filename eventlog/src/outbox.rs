@@ -155,3 +155,24 @@ pub async fn outbox_attempted(
     });
     Ok(())
 }
+
+/// Marks these notifications delivered at once (the file mailbox writes a batch with one
+/// `fsync`), and wipes their secrets.
+pub async fn outbox_delivered(database: &Database, ids: &[Uuid]) -> Result<(), StoreError> {
+    let now = chrono::Utc::now();
+    for ids in ids.chunks(500) {
+        with_writer!(database, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "update outbox set attempts = attempts + 1, last_error = null, secret = null, delivered_at = ",
+            );
+            query.push_bind(now).push(" where id in (");
+            let mut separated = query.separated(", ");
+            for id in ids {
+                separated.push_bind(*id);
+            }
+            query.push(")");
+            query.build().execute(pool).await?;
+        });
+    }
+    Ok(())
+}
