@@ -106,6 +106,10 @@ async fn invitation_activation_and_sessions(app: App) {
 
     // Not activated yet: no sign-in, whatever the password.
     assert_eq!(sign_in(&app, "ivy", PASSWORD).await.status, 401);
+    // The refusal is a failed sign-in on the record; its answer carries no position to wait for,
+    // and on Postgres it is readable once every older transaction of the server has ended.
+    let failed = app.audit_at_least(json!({ "userId": id, "eventTypes": ["LoginFailed"] }), 1).await;
+    assert_eq!(failed.len(), 1, "{failed:#?}");
     // A password the company's policy refuses is named in its terms; nothing changes.
     let events = app.event_count().await;
     let weak =
