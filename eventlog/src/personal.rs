@@ -58,19 +58,20 @@ impl PersonalData {
         if let Some(key) = self.keys.lock().ok().and_then(|keys| keys.get(&subject).copied()) {
             return Ok(Some(key));
         }
-        match vault::key_for_sealing(&self.database, subject).await {
-            Ok(key) => {
-                if let Ok(mut keys) = self.keys.lock() {
-                    if keys.len() >= CACHED_KEYS {
-                        keys.clear();
-                    }
-                    keys.insert(subject, key);
-                }
-                Ok(Some(key))
+        Ok(self.fetch_keys(&[subject]).await?.remove(&subject).flatten())
+    }
+
+    /// The subjects' sealing keys from the vault (made for those that have none), in a few
+    /// queries whatever their number; the live ones are cached.
+    async fn fetch_keys(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, Option<[u8; 32]>>, StoreError> {
+        let fetched = vault::keys_for_sealing(&self.database, subjects).await.map_err(store_error)?;
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() + fetched.len() >= CACHED_KEYS {
+                keys.clear();
             }
-            Err(VaultError::Shredded(_)) => Ok(None),
-            Err(error) => Err(store_error(error)),
+            keys.extend(fetched.iter().filter_map(|(subject, key)| Some((*subject, (*key)?))));
         }
+        Ok(fetched)
     }
 
     /// The sealing keys of the people whose personal fields a request carries, fetched (and
@@ -93,20 +94,12 @@ impl PersonalData {
         if let Ok(keys) = self.keys.lock() {
             wanted.retain(|subject| !keys.contains_key(subject));
         }
-        // One person is asked for on the way (`key`); many at once here.
-        if wanted.len() < 2 {
+        if wanted.is_empty() {
             return Ok(());
         }
         wanted.sort_unstable();
         wanted.dedup();
-        let fetched = vault::keys_for_sealing(&self.database, &wanted).await.map_err(store_error)?;
-        if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() + fetched.len() >= CACHED_KEYS {
-                keys.clear();
-            }
-            keys.extend(fetched.into_iter().filter_map(|(subject, key)| Some((subject, key?))));
-        }
-        Ok(())
+        self.fetch_keys(&wanted).await.map(drop)
     }
 
     /// Seals the request's personal fields and names the people it erases.

@@ -88,22 +88,11 @@ async fn key_of(database: &Database, subject: Uuid) -> Result<Option<Option<[u8;
 
 /// The subject's key, made on first use. Two callers racing both end up with the one stored.
 pub(crate) async fn key_for_sealing(database: &Database, subject: Uuid) -> Result<[u8; 32], VaultError> {
-    if let Some(stored) = key_of(database, subject).await? {
-        return stored.ok_or(VaultError::Shredded(subject));
-    }
-    let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|_| VaultError::Random)?;
-    with_writer!(database, |pool| {
-        sqlx::query(
-            "insert into vault_keys (subject, key, created_at) values ($1, $2, $3) on conflict (subject) do nothing",
-        )
-        .bind(subject)
-        .bind(key.as_slice())
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-    });
-    key_of(database, subject).await?.flatten().ok_or(VaultError::Shredded(subject))
+    keys_for_sealing(database, &[subject])
+        .await?
+        .remove(&subject)
+        .flatten()
+        .ok_or(VaultError::Shredded(subject))
 }
 
 /// The keys of many subjects for sealing, made for those that have none, in three queries
