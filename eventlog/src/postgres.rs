@@ -923,10 +923,7 @@ impl EventLog for PostgresEventLog {
         query.push(" order by tx_id, position limit ").push_bind(limit);
         let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.pool).await?;
         let events = into_events(rows)?;
-        let reached = match events.last() {
-            Some(last) if events.len() as i64 >= limit => last.checkpoint,
-            _ => Checkpoint { tx, position },
-        };
+        let reached = crate::row::reached(&events, limit, Checkpoint { tx, position });
         Ok((events, reached))
     }
 

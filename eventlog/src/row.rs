@@ -147,3 +147,16 @@ where
     }
     query.push(")");
 }
+
+/// Where a `read_all_of` page leaves its reader: after its last event when the page is full
+/// (more may follow), else at `newest`, the newest event that was final when the read began.
+pub(crate) fn reached(
+    events: &[crate::RecordedEvent],
+    limit: i64,
+    newest: crate::Checkpoint,
+) -> crate::Checkpoint {
+    match events.last() {
+        Some(last) if events.len() as i64 >= limit => last.checkpoint,
+        _ => newest,
+    }
+}

@@ -353,10 +353,7 @@ impl EventLog for SqliteEventLog {
         query.push(" order by position limit ").push_bind(limit);
         let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.read).await?;
         let events = into_events(rows)?;
-        let reached = match events.last() {
-            Some(last) if events.len() as i64 >= limit => last.checkpoint,
-            _ => Checkpoint { tx: newest, position: newest },
-        };
+        let reached = crate::row::reached(&events, limit, Checkpoint { tx: newest, position: newest });
         Ok((events, reached))
     }
 
