@@ -898,8 +898,11 @@ impl EventLog for PostgresEventLog {
     ) -> Result<(Vec<RecordedEvent>, Checkpoint), StoreError> {
         // The newest event below the fence now. Every transaction older than the fence has
         // ended, and every later one gets a newer id: nothing will ever appear at or before it.
+        // (Ordered by the column itself: an output column named `tx_id` would sort by the
+        // cast and read the whole log instead of one index entry.)
         let newest: Option<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
-            "select tx_id::text::bigint, position from events where {FENCE} order by tx_id desc, position desc limit 1"
+            "select e.tx_id::text::bigint as tx, e.position from events e where {FENCE} \
+             order by e.tx_id desc, e.position desc limit 1"
         )))
         .fetch_optional(&self.pool)
         .await?;
