@@ -72,7 +72,7 @@ pub const COMMAND_TYPES: [&str; 42] = [
 
 /// Commands the API runs for its own endpoints (`/auth/…`), never reachable as
 /// `POST /commands/…`.
-pub const INTERNAL_COMMAND_TYPES: [&str; 8] = [
+pub const INTERNAL_COMMAND_TYPES: [&str; 7] = [
     "RecordLogin",
     "VerifyPin",
     "RequestPasswordReset",
@@ -80,7 +80,6 @@ pub const INTERNAL_COMMAND_TYPES: [&str; 8] = [
     "EnrollTotp",
     "ConfirmTotp",
     "StartImport",
-    "RecordImportRows",
 ];
 
 /// Commands that need no bearer token: the token in their body proves who acts.
@@ -242,7 +241,7 @@ pub async fn decide(
         }
         "DeleteGroup" => on.group(parse::<dto::GroupTarget>(body)?.group_id, group::Command::Delete).await,
         "OpenTicket" | "CommentOnTicket" | "CloseTicket" => tickets::decide(&on, command_type, body).await,
-        "StartImport" | "RecordImportRows" => imports::decide(&on, command_type, body).await,
+        "StartImport" => imports::decide(&on, body).await,
         "ActivateAccount"
         | "ResendInvitation"
         | "ResetPassword"

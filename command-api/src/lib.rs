@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use domain::{Actor, ActorKind, Context};
-use eventlog::{AppendError, AppendRequest, Database, EventLog, Idempotency, Metadata};
+use eventlog::{AppendError, Database, EventLog, Idempotency};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -235,34 +235,17 @@ impl CommandApi {
                     replayed: false,
                 });
             }
-            let append = AppendRequest {
-                writes: decision.writes,
-                claims: decision.claims,
-                metadata: Metadata {
-                    company_id: decision.company_id,
-                    actor: decision.actor.clone().unwrap_or_else(|| request.actor.clone()),
-                    correlation_id: request.correlation_id,
-                    causation_id: None,
-                    request_id: Some(request.request_id.clone()),
-                    recorded_at: context.now,
-                    reason: request.reason.clone(),
-                    client_ip: request.client_ip.clone(),
-                    user_agent: request.user_agent.clone(),
-                },
-                idempotency: idempotency.clone(),
-                notifications: decision.notifications,
-                erase: Vec::new(),
-            };
+            let target_stream = decision.target_stream.clone();
+            let (append, remember) = decision.into_append(&request, context.now, idempotency.clone());
             match log.append(append).await {
                 Ok(appended) => {
-                    (decision.remember)(&self.aggregates, &appended);
+                    remember(&self.aggregates, &appended);
                     self.end_sessions_after(&appended).await;
                     let reply = Reply::from_appended(&appended).ok_or(ApiError::Internal)?;
                     return Ok(Outcome { reply, replayed: false });
                 }
                 Err(AppendError::VersionConflict { stream_id, .. })
-                    if (request.if_match.is_none() || stream_id != decision.target_stream)
-                        && attempt < ATTEMPTS =>
+                    if (request.if_match.is_none() || stream_id != target_stream) && attempt < ATTEMPTS =>
                 {
                     // Another writer got there first: decide again on the stream as it is now.
                     self.aggregates.refresh_stream(&stream_id).await?;
@@ -280,6 +263,30 @@ impl CommandApi {
             }
         }
         Err(ApiError::Unavailable)
+    }
+
+    /// Appends a decision made outside [`CommandApi::execute`] (the importer's chunks), with
+    /// the metadata of `request`, and brings the caches up to date when it is accepted. A
+    /// conflict is not retried: the caller decides again; the stream that conflicted is read
+    /// again first, so that it does.
+    pub(crate) async fn append_decision(
+        &self,
+        decision: plan::Decision,
+        request: &RequestInfo,
+        recorded_at: chrono::DateTime<Utc>,
+    ) -> Result<eventlog::Appended, ApiError> {
+        let (append, remember) = decision.into_append(request, recorded_at, None);
+        match self.aggregates.log.append(append).await {
+            Ok(appended) => {
+                remember(&self.aggregates, &appended);
+                Ok(appended)
+            }
+            Err(AppendError::VersionConflict { stream_id, expected, actual }) => {
+                self.aggregates.refresh_stream(&stream_id).await?;
+                Err(AppendError::VersionConflict { stream_id, expected, actual }.into())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Ends the sessions of users an append suspended, deactivated, deleted or took portal

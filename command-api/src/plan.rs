@@ -31,6 +31,37 @@ pub struct Decision {
     pub remember: Remember,
 }
 
+impl Decision {
+    /// The append this decision asks for, with the metadata of `request` (recorded at
+    /// `recorded_at`), and what brings the caches up to date once it is accepted.
+    pub fn into_append(
+        self,
+        request: &crate::RequestInfo,
+        recorded_at: chrono::DateTime<chrono::Utc>,
+        idempotency: Option<eventlog::Idempotency>,
+    ) -> (eventlog::AppendRequest, Remember) {
+        let append = eventlog::AppendRequest {
+            writes: self.writes,
+            claims: self.claims,
+            metadata: eventlog::Metadata {
+                company_id: self.company_id,
+                actor: self.actor.unwrap_or_else(|| request.actor.clone()),
+                correlation_id: request.correlation_id,
+                causation_id: None,
+                request_id: Some(request.request_id.clone()),
+                recorded_at,
+                reason: request.reason.clone(),
+                client_ip: request.client_ip.clone(),
+                user_agent: request.user_agent.clone(),
+            },
+            idempotency,
+            notifications: self.notifications,
+            erase: Vec::new(),
+        };
+        (append, self.remember)
+    }
+}
+
 /// Collects the events a command decided for each aggregate it changes; the first aggregate
 /// written is the command's target, whose stream the reply names.
 #[derive(Default)]

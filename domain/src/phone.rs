@@ -1,6 +1,9 @@
 //! Phone numbers in international format, validated against libphonenumber's metadata (the
 //! `phonenumber` crate) and stored in E.164 (`+14155550123`).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use phonenumber::Mode;
 
 /// What a user is told when a number is not a valid international number.
@@ -10,8 +13,31 @@ pub const PHONE_RULE: &str = "must be a valid phone number in international form
 /// country code), then digits with optional spaces, dashes, dots and parentheses.
 ///
 /// Returns the number in E.164, or the rule it broke.
+///
+/// Answers are remembered (up to [`REMEMBERED`] texts): libphonenumber's validation costs tens
+/// of microseconds a number, and an import decides every row twice (the preview that counts
+/// licences, then the run).
 pub fn normalize(text: &str) -> Result<String, &'static str> {
+    static ANSWERS: OnceLock<Mutex<HashMap<String, Result<String, &'static str>>>> = OnceLock::new();
+    let answers = ANSWERS.get_or_init(Default::default);
     let trimmed = text.trim();
+    if let Some(known) = answers.lock().ok().and_then(|answers| answers.get(trimmed).cloned()) {
+        return known;
+    }
+    let answer = parse(trimmed);
+    if let Ok(mut answers) = answers.lock() {
+        if answers.len() >= REMEMBERED {
+            answers.clear();
+        }
+        answers.insert(trimmed.to_owned(), answer.clone());
+    }
+    answer
+}
+
+/// How many typed numbers [`normalize`] remembers before it starts again.
+const REMEMBERED: usize = 20_000;
+
+fn parse(trimmed: &str) -> Result<String, &'static str> {
     let digits = trimmed.strip_prefix('+').unwrap_or(trimmed);
     if digits.is_empty()
         || !digits.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))

@@ -21,6 +21,7 @@ on_both_backends!(
     an_import_killed_mid_way_goes_on_after_a_restart,
     the_command_line_uploads_a_file_and_prints_the_refused_rows,
     an_admin_imports_only_what_they_may_do_one_by_one,
+    chunks_decided_ahead_see_the_chunks_before_them_and_commands_sent_meanwhile,
 );
 
 const IMPORT_FIELDS: &str = "id status fileName format rows done created updated ownershipRequested rejected \
@@ -574,4 +575,43 @@ async fn an_admin_imports_only_what_they_may_do_one_by_one(app: App) {
         .audit(json!({ "streamId": format!("import-{}", import["id"].as_str().unwrap_or_default()) }))
         .await;
     assert_eq!(created[0]["actor"]["kind"], "USER", "the import acts as the admin who sent it");
+}
+
+/// The importer decides a chunk while the one before it is appended: the later chunk must see
+/// what the earlier one takes (here a mobile number, typed differently, so only the claim on
+/// the number as stored can tell), and commands sent to the company meanwhile (which take
+/// seats on the same streams) must neither be lost nor make a row count twice.
+async fn chunks_decided_ahead_see_the_chunks_before_them_and_commands_sent_meanwhile(app: App) {
+    let company: Company = register_company(&app, "Pipelined").await;
+    app.ok("SetLicenseLimit", json!({ "companyId": company.id, "limit": null })).await;
+    const ROWS: u64 = 1_200;
+    // Row 602 (the second chunk of 500) repeats row 2's mobile number with spaces.
+    let mut csv = String::from("username,email,firstName,lastName,mobile\n");
+    for n in 0..ROWS {
+        let mobile = if n == 600 { "+44 7911 100000".to_owned() } else { format!("+4479111{n:05}") };
+        csv.push_str(&format!("pipe{n},pipe{n}@example.com,Pipe,Number,{mobile}\n"));
+    }
+    let answer = upload(&app, "staff.csv", csv.into_bytes(), &[("companyId", &company.id)]).await;
+    let import_id = started(&answer);
+    for n in 0..5 {
+        create_user_with(&app, &company, &format!("meanwhile{n}"), json!({})).await;
+    }
+    let import = completed(&app, &import_id).await;
+    assert_eq!(
+        (&import["created"], &import["rejected"]),
+        (&json!(ROWS - 1), &json!(1)),
+        "{:#}",
+        import["rejected"]
+    );
+    let (refused, problems) = outcome(&import, 602);
+    assert_eq!(refused, "REJECTED");
+    assert_eq!(problems, vec![("mobile".to_owned(), "is already taken".to_owned())]);
+    assert_eq!(outcome(&import, 2).0, "CREATED");
+
+    let created = app.audit(json!({ "companyId": company.id, "eventTypes": ["UserCreated"] })).await;
+    assert_eq!(created.len() as u64, ROWS - 1 + 5, "every user created once, none lost");
+    let data = app
+        .query("query($id: ID!) { company(id: $id) { licenses { used } } }", json!({ "id": company.id }))
+        .await;
+    assert_eq!(data["company"]["licenses"]["used"], json!(ROWS - 1 + 5), "one seat per user");
 }

@@ -1,7 +1,9 @@
-//! The commands of a bulk import, run by the importer (`crate::imports`), never posted:
-//! `StartImport` creates the import; `RecordImportRows` decides a chunk of rows and records
-//! each one's result in the same append as the users, seats, role holders and group members
-//! the rows create, so a row is done exactly when its result is stored.
+//! The decisions of a bulk import, made for the importer (`crate::imports`), never posted:
+//! the internal command `StartImport` creates the import; a [`Recorder`] then decides chunk
+//! after chunk of rows, each chunk's results in the same append as the users, seats, role
+//! holders and group members its rows create, so a row is done exactly when its result is
+//! stored. The recorder decides a chunk on the state the chunk before it will leave, so the
+//! importer can decide one chunk while the one before it is being appended.
 //!
 //! A row is refused, not the chunk, when the domain refuses it: its result then carries the
 //! same messages a single `CreateUser` would have answered with. Only a failure of the store
@@ -31,46 +33,83 @@ struct StartImport {
     settings: import::Settings,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RecordImportRows {
-    import_id: Uuid,
-    rows: Vec<PreparedRow>,
+pub(super) async fn decide(on: &On<'_>, body: serde_json::Value) -> Result<Decision, ApiError> {
+    let a = on.aggregates;
+    let StartImport { import_id, company_id, settings } = parse(body)?;
+    let company = existing(a, &a.companies, company_id, "companyId").await?.state;
+    let command = import::Command::Start { company_id, company, settings };
+    let events = import::decide(&import::State::default(), command, on.context)?;
+    let mut plan = Plan::default();
+    plan.write(a, |a| &a.imports, import_id, Loaded::default(), events, no_claims);
+    Ok(plan.decision((import_id, a.imports.stream_id(import_id), 0, 0), Some(company_id)))
 }
 
-pub(super) async fn decide(
-    on: &On<'_>,
-    command_type: &str,
-    body: serde_json::Value,
-) -> Result<Decision, ApiError> {
-    let a = on.aggregates;
-    match command_type {
-        "StartImport" => {
-            let StartImport { import_id, company_id, settings } = parse(body)?;
-            let company = existing(a, &a.companies, company_id, "companyId").await?.state;
-            let command = import::Command::Start { company_id, company, settings };
-            let events = import::decide(&import::State::default(), command, on.context)?;
-            let mut plan = Plan::default();
-            plan.write(a, |a| &a.imports, import_id, Loaded::default(), events, no_claims);
-            Ok(plan.decision((import_id, a.imports.stream_id(import_id), 0, 0), Some(company_id)))
-        }
-        _ => {
-            let RecordImportRows { import_id, rows } = parse(body)?;
-            let loaded = on.target(&a.imports, import_id, "import", "importId").await?;
-            let done = loaded.state.recorded();
-            let rows: Vec<PreparedRow> =
-                rows.into_iter().filter(|row| !done.contains(&row.row.number)).collect();
-            let company_id = loaded.state.company_id.ok_or(ApiError::Internal)?;
-            let settings = loaded.state.settings.clone().ok_or(ApiError::Internal)?;
-            let mut chunk = Chunk::load(a, on.context, company_id, &settings, false).await?;
-            let results = chunk.decide(rows).await?;
-            let events = import::decide(&loaded.state, import::Command::Record { results }, on.context)?;
-            let target = target(&a.imports, import_id, &loaded);
-            // The import's stream first: it is the command's target, whose version the reply names.
-            let mut plan = Plan::default();
-            plan.write(a, |a| &a.imports, import_id, loaded, events, no_claims);
-            Ok(chunk.into_plan(plan).decision(target, Some(company_id)))
-        }
+/// Decides the chunks of one import in turn. Each decision starts from the state the decisions
+/// before it leave (the import's results, the company's seats, the role's holders, the group's
+/// members, the claims the rows took), and expects the versions they reach: if one of them is
+/// not appended, the ones after it are refused by the log's version checks, and the importer
+/// starts a new recorder from the store.
+pub(crate) struct Recorder<'a> {
+    import_id: Uuid,
+    import: Loaded<import::State>,
+    chunk: Chunk<'a>,
+}
+
+impl<'a> Recorder<'a> {
+    /// A recorder from the import as the store has it now.
+    pub(crate) async fn start(
+        a: &'a Aggregates,
+        actor: &domain::Actor,
+        import_id: Uuid,
+    ) -> Result<Recorder<'a>, ApiError> {
+        let import = a.imports.refresh(a.log.as_ref(), import_id).await?;
+        let (Some(company_id), Some(settings)) = (import.state.company_id, import.state.settings.clone())
+        else {
+            return Err(ApiError::NotFound {
+                what: "import".to_owned(),
+                field: "importId".to_owned(),
+                id: import_id.to_string(),
+            });
+        };
+        let context = Context { actor: actor.clone(), now: chrono::Utc::now() };
+        let chunk = Chunk::load(a, context, company_id, &settings, false).await?;
+        Ok(Recorder { import_id, import, chunk })
+    }
+
+    /// The import as it will be once every decision made so far is appended.
+    pub(crate) fn state(&self) -> &import::State {
+        &self.import.state
+    }
+
+    pub(crate) fn company_id(&self) -> Uuid {
+        self.chunk.company_id
+    }
+
+    /// The next chunk's decision (rows already recorded are skipped), and when it was made.
+    pub(crate) async fn decide(
+        &mut self,
+        rows: Vec<PreparedRow>,
+    ) -> Result<(Decision, chrono::DateTime<chrono::Utc>), ApiError> {
+        let a = self.chunk.a;
+        let now = chrono::Utc::now();
+        self.chunk.context.now = now;
+        let done = self.import.state.recorded();
+        let rows: Vec<PreparedRow> = rows.into_iter().filter(|row| !done.contains(&row.row.number)).collect();
+        let results = self.chunk.decide(rows).await?;
+        let events =
+            import::decide(&self.import.state, import::Command::Record { results }, &self.chunk.context)?;
+        let target = target(&a.imports, self.import_id, &self.import);
+        let next = Loaded {
+            state: events.iter().fold(self.import.state.clone(), import::evolve),
+            version: self.import.version + events.len() as i64,
+            position: self.import.position,
+        };
+        let loaded = std::mem::replace(&mut self.import, next);
+        // The import's stream first: it is the target, whose version the reply names.
+        let mut plan = Plan::default();
+        plan.write(a, |a| &a.imports, self.import_id, loaded, events, no_claims);
+        let company_id = self.chunk.company_id;
+        Ok((self.chunk.take_plan(plan).decision(target, Some(company_id)), now))
     }
 }
 
@@ -85,14 +124,14 @@ pub(crate) async fn preview(
     rows: Vec<PreparedRow>,
     ignore_licences: bool,
 ) -> Result<Vec<RowResult>, ApiError> {
-    Chunk::load(a, context, company_id, settings, ignore_licences).await?.decide(rows).await
+    Chunk::load(a, context.clone(), company_id, settings, ignore_licences).await?.decide(rows).await
 }
 
 /// The rows of one command decided one after the other: each sees the seats, holders and
 /// members the rows before it took, and the claims they acquired.
 struct Chunk<'a> {
     a: &'a Aggregates,
-    context: &'a Context,
+    context: Context,
     company_id: Uuid,
     service_level: ServiceLevel,
     approved: bool,
@@ -114,12 +153,14 @@ struct Chunk<'a> {
     owners: HashMap<String, Option<Uuid>>,
     /// Keys rows of this pass take that were not looked up yet, with the user taking each.
     unchecked: Vec<(String, Uuid)>,
+    /// Who holds each key the rows of this pass take (or free: `None`) once they are appended.
+    changes: HashMap<String, Option<Uuid>>,
 }
 
 impl<'a> Chunk<'a> {
     async fn load(
         a: &'a Aggregates,
-        context: &'a Context,
+        context: Context,
         company_id: Uuid,
         settings: &import::Settings,
         ignore_licences: bool,
@@ -157,6 +198,7 @@ impl<'a> Chunk<'a> {
             ignore_licences,
             owners: HashMap::new(),
             unchecked: Vec::new(),
+            changes: HashMap::new(),
         })
     }
 
@@ -215,6 +257,7 @@ impl<'a> Chunk<'a> {
         self.claimed.clear();
         self.notifications.clear();
         self.unchecked.clear();
+        self.changes.clear();
     }
 
     /// Looks up who holds `keys`, in one query.
@@ -288,7 +331,7 @@ impl<'a> Chunk<'a> {
             };
             (Outcome::OwnershipRequested, command)
         };
-        let events = user::decide(&loaded.state, command, self.context)?;
+        let events = user::decide(&loaded.state, command, &self.context)?;
         self.claims(user_id, &loaded.state, &events)?;
         self.touched.insert(user_id, row.number);
         self.users.push((user_id, loaded, events));
@@ -336,7 +379,7 @@ impl<'a> Chunk<'a> {
             self.role.as_ref().map(|(id, _, now, _)| (*id, now)),
             self.group.as_ref().map(|(id, _, now, _)| (*id, now)),
             password,
-            self.context,
+            &self.context,
             &mut messages,
         )
         .await?;
@@ -379,10 +422,12 @@ impl<'a> Chunk<'a> {
     ) -> Result<(), ApiError> {
         let mut state = before.clone();
         let mut keys = Vec::new();
+        let mut freed = Vec::new();
         for event in events {
             for change in event.claims(&state) {
-                if let ClaimChange::Acquire(key) = change {
-                    keys.push(key);
+                match change {
+                    ClaimChange::Acquire(key) => keys.push(key),
+                    ClaimChange::Release(key) => freed.push(key),
                 }
             }
             state = user::evolve(state, event);
@@ -401,33 +446,45 @@ impl<'a> Chunk<'a> {
                 self.unchecked.push((key.clone(), user_id));
             }
         }
+        self.changes.extend(freed.into_iter().map(|key| (key, None)));
+        self.changes.extend(keys.iter().map(|key| (key.clone(), Some(user_id))));
         self.claimed.extend(keys);
         Ok(())
     }
 
-    /// The plan with every stream the rows changed, after the import's own write.
-    fn into_plan(self, mut plan: Plan) -> Plan {
+    /// Adds to `plan` every stream the rows decided so far change (after the import's own
+    /// write), and goes on from the state they leave: the next rows are decided as if this
+    /// plan were appended.
+    fn take_plan(&mut self, mut plan: Plan) -> Plan {
+        fn advanced<S: Clone>(loaded: &mut Loaded<S>, now: &S, events: usize) -> Loaded<S> {
+            let next = Loaded {
+                state: now.clone(),
+                version: loaded.version + events as i64,
+                position: loaded.position,
+            };
+            std::mem::replace(loaded, next)
+        }
         let a = self.a;
-        for (user_id, loaded, events) in self.users {
+        for (user_id, loaded, events) in std::mem::take(&mut self.users) {
             plan.write(a, |a| &a.users, user_id, loaded, events, user::Event::claims);
         }
-        plan.write(
-            a,
-            |a| &a.companies,
-            self.company_id,
-            self.company,
-            self.company_events,
-            company::Event::claims,
-        );
-        if let Some((role_id, loaded, _, events)) = self.role {
-            plan.write(a, |a| &a.roles, role_id, loaded, events, role::Event::claims);
+        let events = std::mem::take(&mut self.company_events);
+        let before = advanced(&mut self.company, &self.company_now, events.len());
+        plan.write(a, |a| &a.companies, self.company_id, before, events, company::Event::claims);
+        if let Some((role_id, loaded, now, events)) = &mut self.role {
+            let events = std::mem::take(events);
+            let before = advanced(loaded, now, events.len());
+            plan.write(a, |a| &a.roles, *role_id, before, events, role::Event::claims);
         }
-        if let Some((group_id, loaded, _, events)) = self.group {
-            plan.write(a, |a| &a.groups, group_id, loaded, events, group::Event::claims);
+        if let Some((group_id, loaded, now, events)) = &mut self.group {
+            let events = std::mem::take(events);
+            let before = advanced(loaded, now, events.len());
+            plan.write(a, |a| &a.groups, *group_id, before, events, group::Event::claims);
         }
-        for notification in self.notifications {
+        for notification in std::mem::take(&mut self.notifications) {
             plan.notify(notification);
         }
+        self.owners.extend(self.changes.drain());
         plan
     }
 }

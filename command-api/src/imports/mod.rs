@@ -17,14 +17,14 @@ pub mod file;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::import::{self, Format, RowResult};
 use domain::user::ServiceLevel;
 use domain::{ActorKind, Context};
@@ -32,8 +32,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::commands::imports::{mark_repeats, preview};
+use crate::commands::imports::{Recorder, mark_repeats, preview};
 use crate::error::ApiError;
+use crate::plan::Decision;
 use crate::{Caller, CommandApi, RequestInfo, auth, secrets};
 use file::{Column, Row};
 
@@ -492,9 +493,8 @@ fn spawn_run(api: Arc<CommandApi>, import_id: Uuid, request: RequestInfo) {
     });
 }
 
-async fn run(api: &CommandApi, import_id: Uuid, request: RequestInfo) -> Result<(), ApiError> {
+async fn run(api: &Arc<CommandApi>, import_id: Uuid, request: RequestInfo) -> Result<(), ApiError> {
     let a = &api.aggregates;
-    let log = a.log.as_ref();
     let Some(encoded) = eventlog::import_job_rows(&a.database, import_id).await? else { return Ok(()) };
     let rows: Vec<Row> = serde_json::from_slice(&encoded).map_err(|error| {
         tracing::error!(%import_id, %error, "the rows of an import do not decode");
@@ -504,25 +504,12 @@ async fn run(api: &CommandApi, import_id: Uuid, request: RequestInfo) -> Result<
     let chunk = if hashing { HASHING_CHUNK } else { CHUNK };
     let mut pause = Duration::from_millis(250);
     loop {
-        let state = a.imports.refresh(log, import_id).await?.state;
-        if state.completed {
-            eventlog::finish_import_job(&a.database, import_id, Utc::now()).await?;
-            tracing::info!(%import_id, created = state.counts.created, rejected = state.counts.rejected, "import completed");
-            return Ok(());
-        }
-        let company_id = state.company_id.ok_or(ApiError::Internal)?;
-        let policy = a.companies.load(log, company_id).await?.state.password_policy;
-        let done = state.recorded();
-        let next: Vec<Row> =
-            rows.iter().filter(|row| !done.contains(&row.number)).take(chunk).cloned().collect();
-        let prepared =
-            futures::future::try_join_all(next.into_iter().map(|row| prepare(row, &policy, Hashing::Hash)))
-                .await?;
-        let body = json!({ "importId": import_id, "rows": prepared });
-        let request =
-            RequestInfo { request_id: format!("{}:{}", request.request_id, done.len()), ..request.clone() };
-        match api.execute("RecordImportRows", body, request).await {
-            Ok(_) => pause = Duration::from_millis(250),
+        match record(api, import_id, &rows, chunk, &request).await {
+            Ok(counts) => {
+                eventlog::finish_import_job(&a.database, import_id, Utc::now()).await?;
+                tracing::info!(%import_id, created = counts.created, rejected = counts.rejected, "import completed");
+                return Ok(());
+            }
             Err(
                 error @ (ApiError::NotFound { .. }
                 | ApiError::Refused { .. }
@@ -530,13 +517,72 @@ async fn run(api: &CommandApi, import_id: Uuid, request: RequestInfo) -> Result<
             ) => {
                 return Err(error);
             }
+            Err(error @ (ApiError::VersionConflict { .. } | ApiError::AlreadyTaken { .. })) => {
+                // Another command changed the company, a role, a group or a claim since the
+                // chunk was decided: decide again from the store.
+                tracing::debug!(%import_id, %error, "an import chunk met a concurrent change; deciding again");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             Err(error) => {
-                // The store failed, or another writer kept winning: the rows recorded so far
-                // stay recorded; try the rest again after a pause.
+                // The store failed: the rows recorded so far stay recorded; try the rest again
+                // after a pause.
                 tracing::warn!(%import_id, code = error.code(), %error, "an import chunk failed; trying again");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
+        }
+    }
+}
+
+/// Records every row of `rows` not recorded yet, `chunk` rows to an append, and answers the
+/// import's counts once it is complete. Each chunk is decided (its passwords hashed, its rows
+/// decided on the state the chunk before it leaves) while the chunk before it is appended.
+async fn record(
+    api: &Arc<CommandApi>,
+    import_id: Uuid,
+    rows: &[Row],
+    chunk: usize,
+    request: &RequestInfo,
+) -> Result<import::Counts, ApiError> {
+    let a = &api.aggregates;
+    let mut recorder = Recorder::start(a, &request.actor, import_id).await?;
+    let policy = a.companies.load(a.log.as_ref(), recorder.company_id()).await?.state.password_policy;
+    let mut pending: Option<(Decision, DateTime<Utc>, RequestInfo, Instant)> = None;
+    loop {
+        let done = recorder.state().recorded();
+        let next: Vec<Row> =
+            rows.iter().filter(|row| !done.contains(&row.number)).take(chunk).cloned().collect();
+        let chunk_request =
+            RequestInfo { request_id: format!("{}:{}", request.request_id, done.len()), ..request.clone() };
+        let decide = async {
+            if next.is_empty() {
+                return Ok(None);
+            }
+            let started = Instant::now();
+            let prepared = futures::future::try_join_all(
+                next.into_iter().map(|row| prepare(row, &policy, Hashing::Hash)),
+            )
+            .await?;
+            let (decision, now) = recorder.decide(prepared).await?;
+            Ok::<_, ApiError>(Some((decision, now, chunk_request, started)))
+        };
+        let previous = pending.take();
+        let append = async {
+            let Some((decision, now, chunk_request, started)) = previous else { return Ok(()) };
+            // On a task of its own: sealing and hashing the chunk's events runs on the other
+            // core while this one decides the next chunk.
+            let appender = Arc::clone(api);
+            tokio::spawn(async move { appender.append_decision(decision, &chunk_request, now).await })
+                .await
+                .map_err(|_| ApiError::Internal)??;
+            metrics::histogram!("portal_import_chunk_seconds").record(started.elapsed().as_secs_f64());
+            Ok::<_, ApiError>(())
+        };
+        let (appended, decided) = tokio::join!(append, decide);
+        appended?;
+        match decided? {
+            Some(decided) => pending = Some(decided),
+            None => return Ok(recorder.state().counts),
         }
     }
 }
