@@ -818,6 +818,21 @@ fn exact(expected: ExpectedVersion) -> i64 {
     }
 }
 
+/// Runs a read of the log in its order (`… order by tx_id, position limit n`) so that it walks
+/// the `(tx_id, position)` index, which is already in that order. Without statistics on
+/// `events` (a log that grew since it was last analyzed, or a server with autovacuum off) the
+/// planner estimates a few thousand rows after any checkpoint and chooses to read every event
+/// after it and sort them, on disk, for each page: 166 ms instead of 14 ms for the first page
+/// of 10,000 of a 30,000-event log, and a whole read of the log that grows with its square.
+/// Sorts and bitmap scans are ruled out for the read, in a transaction of its own.
+async fn in_log_order(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<Vec<EventRow>, sqlx::Error> {
+    let mut transaction =
+        pool.begin_with("begin; set local enable_sort = off; set local enable_bitmapscan = off").await?;
+    let rows = query.build_query_as().fetch_all(&mut *transaction).await?;
+    transaction.commit().await?;
+    Ok(rows)
+}
+
 /// [`EventLog::audit`] on a connection of the caller's: the query API runs a signed-in user's
 /// audit trail inside their row-secured transaction (`portal_reader`), where the events of other
 /// companies are not there at all.
@@ -877,17 +892,17 @@ impl EventLog for PostgresEventLog {
     }
 
     async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "{} where (tx_id, position) > ($1::text::xid8, $2) and {FENCE} order by tx_id, position limit $3",
-            select_events()
-        );
-        let rows: Vec<EventRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(after.tx.to_string())
-            .bind(after.position)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        into_events(rows)
+        let mut query = QueryBuilder::<Postgres>::new(select_events());
+        query
+            .push(" where (tx_id, position) > (")
+            .push_bind(after.tx.to_string())
+            .push("::text::xid8, ")
+            .push_bind(after.position)
+            .push(") and ")
+            .push(FENCE)
+            .push(" order by tx_id, position limit ")
+            .push_bind(limit);
+        into_events(in_log_order(&self.pool, query).await?)
     }
 
     async fn read_all_of(
@@ -924,8 +939,7 @@ impl EventLog for PostgresEventLog {
             .push(")");
         crate::row::push_categories(&mut query, categories);
         query.push(" order by tx_id, position limit ").push_bind(limit);
-        let rows: Vec<EventRow> = query.build_query_as().fetch_all(&self.pool).await?;
-        let events = into_events(rows)?;
+        let events = into_events(in_log_order(&self.pool, query).await?)?;
         let reached = crate::row::reached(&events, limit, Checkpoint { tx, position });
         Ok((events, reached))
     }
