@@ -825,7 +825,10 @@ fn exact(expected: ExpectedVersion) -> i64 {
 /// after it and sort them, on disk, for each page: 166 ms instead of 14 ms for the first page
 /// of 10,000 of a 30,000-event log, and a whole read of the log that grows with its square.
 /// Sorts and bitmap scans are ruled out for the read, in a transaction of its own.
-async fn in_log_order(pool: &PgPool, mut query: QueryBuilder<Postgres>) -> Result<Vec<EventRow>, sqlx::Error> {
+async fn in_log_order(
+    pool: &PgPool,
+    mut query: QueryBuilder<Postgres>,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     let mut transaction =
         pool.begin_with("begin; set local enable_sort = off; set local enable_bitmapscan = off").await?;
     let rows = query.build_query_as().fetch_all(&mut *transaction).await?;
