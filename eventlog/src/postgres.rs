@@ -818,6 +818,19 @@ fn exact(expected: ExpectedVersion) -> i64 {
     }
 }
 
+/// `select <the event columns> from events where <after the checkpoint>`, to go on with
+/// more conditions.
+fn events_after(after: Checkpoint) -> QueryBuilder<Postgres> {
+    let mut query = QueryBuilder::<Postgres>::new(select_events());
+    query
+        .push(" where (tx_id, position) > (")
+        .push_bind(after.tx.to_string())
+        .push("::text::xid8, ")
+        .push_bind(after.position)
+        .push(")");
+    query
+}
+
 /// Runs a read of the log in its order (`… order by tx_id, position limit n`) so that it walks
 /// the `(tx_id, position)` index, which is already in that order. Without statistics on
 /// `events` (a log that grew since it was last analyzed, or a server with autovacuum off) the
@@ -843,14 +856,8 @@ pub async fn audit_on(
     connection: &mut PgConnection,
     query: &AuditQuery,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let mut builder = QueryBuilder::<Postgres>::new(select_events());
-    builder
-        .push(" where (tx_id, position) > (")
-        .push_bind(query.after.tx.to_string())
-        .push("::text::xid8, ")
-        .push_bind(query.after.position)
-        .push(") and ")
-        .push(FENCE);
+    let mut builder = events_after(query.after);
+    builder.push(" and ").push(FENCE);
     push_audit_filter(&mut builder, query);
     builder.push(" order by tx_id, position limit ").push_bind(query.limit);
     let rows: Vec<EventRow> = builder.build_query_as().fetch_all(connection).await?;
@@ -895,16 +902,8 @@ impl EventLog for PostgresEventLog {
     }
 
     async fn read_all(&self, after: Checkpoint, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut query = QueryBuilder::<Postgres>::new(select_events());
-        query
-            .push(" where (tx_id, position) > (")
-            .push_bind(after.tx.to_string())
-            .push("::text::xid8, ")
-            .push_bind(after.position)
-            .push(") and ")
-            .push(FENCE)
-            .push(" order by tx_id, position limit ")
-            .push_bind(limit);
+        let mut query = events_after(after);
+        query.push(" and ").push(FENCE).push(" order by tx_id, position limit ").push_bind(limit);
         into_events(in_log_order(&self.pool, query).await?)
     }
 
@@ -929,13 +928,9 @@ impl EventLog for PostgresEventLog {
         else {
             return Ok((Vec::new(), after));
         };
-        let mut query = QueryBuilder::<Postgres>::new(select_events());
+        let mut query = events_after(after);
         query
-            .push(" where (tx_id, position) > (")
-            .push_bind(after.tx.to_string())
-            .push("::text::xid8, ")
-            .push_bind(after.position)
-            .push(") and (tx_id, position) <= (")
+            .push(" and (tx_id, position) <= (")
             .push_bind(tx.to_string())
             .push("::text::xid8, ")
             .push_bind(position)
