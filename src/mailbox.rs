@@ -152,6 +152,12 @@ pub fn spawn(log: Arc<dyn EventLog>, database: Database, delivery: Delivery) -> 
     })
 }
 
+/// How a message that does not go to the file mailbox goes out.
+enum Transport<'a> {
+    Sms(&'a SmsWebhook),
+    Email(&'a Smtp),
+}
+
 /// Delivers every pending notification once; `false` if some delivery failed.
 async fn deliver_pending(database: &Database, delivery: &Delivery) -> Result<bool, eventlog::StoreError> {
     let mut all_delivered = true;
@@ -161,13 +167,16 @@ async fn deliver_pending(database: &Database, delivery: &Delivery) -> Result<boo
             &OutboxQuery { pending: true, limit: BATCH, ..OutboxQuery::default() },
         )
         .await?;
-        let (sent, filed): (Vec<&StoredNotification>, Vec<&StoredNotification>) =
-            pending.iter().partition(|stored| {
-                matches!(
-                    (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp),
-                    (Channel::Sms, Some(_), _) | (Channel::Email, _, Some(_))
-                )
-            });
+        // Each message goes out by its channel's transport, or to the file without one.
+        let mut sent = Vec::new();
+        let mut filed = Vec::new();
+        for stored in &pending {
+            match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
+                (Channel::Sms, Some(webhook), _) => sent.push((stored, Transport::Sms(webhook))),
+                (Channel::Email, _, Some(smtp)) => sent.push((stored, Transport::Email(smtp))),
+                _ => filed.push(stored),
+            }
+        }
         // The file mailbox: the batch's lines in one write and one fsync, off the async workers.
         if !filed.is_empty() {
             let path = delivery.file.clone();
@@ -191,11 +200,10 @@ async fn deliver_pending(database: &Database, delivery: &Delivery) -> Result<boo
                 }
             }
         }
-        for stored in sent {
-            let outcome = match (&stored.notification.channel, &delivery.sms_webhook, &delivery.smtp) {
-                (Channel::Sms, Some(webhook), _) => post_sms(webhook, stored).await,
-                (Channel::Email, _, Some(smtp)) => send_mail(smtp, stored).await,
-                _ => Err("no transport for this channel".to_owned()),
+        for (stored, transport) in sent {
+            let outcome = match transport {
+                Transport::Sms(webhook) => post_sms(webhook, stored).await,
+                Transport::Email(smtp) => send_mail(smtp, stored).await,
             };
             if let Err(error) = &outcome {
                 // The secret never reaches the logs: only the id and the reason.
