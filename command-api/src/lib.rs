@@ -281,11 +281,12 @@ impl CommandApi {
                 remember(&self.aggregates, &appended);
                 Ok(appended)
             }
-            Err(AppendError::VersionConflict { stream_id, expected, actual }) => {
-                self.aggregates.refresh_stream(&stream_id).await?;
-                Err(AppendError::VersionConflict { stream_id, expected, actual }.into())
+            Err(error) => {
+                if let AppendError::VersionConflict { stream_id, .. } = &error {
+                    self.aggregates.refresh_stream(stream_id).await?;
+                }
+                Err(error.into())
             }
-            Err(error) => Err(error.into()),
         }
     }
 

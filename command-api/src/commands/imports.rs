@@ -85,7 +85,8 @@ impl<'a> Recorder<'a> {
         self.chunk.company_id
     }
 
-    /// The next chunk's decision (rows already recorded are skipped), and when it was made.
+    /// The decision for the next chunk, `rows` (none of them recorded yet: the domain refuses a
+    /// row recorded twice), and when it was made.
     pub(crate) async fn decide(
         &mut self,
         rows: Vec<PreparedRow>,
@@ -93,8 +94,6 @@ impl<'a> Recorder<'a> {
         let a = self.chunk.a;
         let now = chrono::Utc::now();
         self.chunk.context.now = now;
-        let done = self.import.state.recorded();
-        let rows: Vec<PreparedRow> = rows.into_iter().filter(|row| !done.contains(&row.row.number)).collect();
         let results = self.chunk.decide(rows).await?;
         let events =
             import::decide(&self.import.state, import::Command::Record { results }, &self.chunk.context)?;

@@ -48,15 +48,13 @@ const HASHING_CHUNK: usize = 16;
 const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// A row ready to be decided: its password, if any, as a hash (never in the clear).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct PreparedRow {
     pub row: Row,
     pub password: Option<Credential>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[derive(Debug, Clone)]
 pub enum Credential {
     /// A plain password from the file, hashed; the user must change it at first sign-in.
     SetByAdmin { password_hash: String },
@@ -502,9 +500,11 @@ async fn run(api: &Arc<CommandApi>, import_id: Uuid, request: RequestInfo) -> Re
     })?;
     let hashing = rows.iter().any(|row| row.get(Column::Password).is_some());
     let chunk = if hashing { HASHING_CHUNK } else { CHUNK };
-    let mut pause = Duration::from_millis(250);
+    const FIRST_PAUSE: Duration = Duration::from_millis(250);
+    let mut pause = FIRST_PAUSE;
     loop {
-        match record(api, import_id, &rows, chunk, &request).await {
+        let mut progressed = false;
+        match record(api, import_id, &rows, chunk, &request, &mut progressed).await {
             Ok(counts) => {
                 eventlog::finish_import_job(&a.database, import_id, Utc::now()).await?;
                 tracing::info!(%import_id, created = counts.created, rejected = counts.rejected, "import completed");
@@ -525,8 +525,11 @@ async fn run(api: &Arc<CommandApi>, import_id: Uuid, request: RequestInfo) -> Re
             }
             Err(error) => {
                 // The store failed: the rows recorded so far stay recorded; try the rest again
-                // after a pause.
+                // after a pause, which grows only while no chunk gets through.
                 tracing::warn!(%import_id, code = error.code(), %error, "an import chunk failed; trying again");
+                if progressed {
+                    pause = FIRST_PAUSE;
+                }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(30));
             }
@@ -535,14 +538,16 @@ async fn run(api: &Arc<CommandApi>, import_id: Uuid, request: RequestInfo) -> Re
 }
 
 /// Records every row of `rows` not recorded yet, `chunk` rows to an append, and answers the
-/// import's counts once it is complete. Each chunk is decided (its passwords hashed, its rows
-/// decided on the state the chunk before it leaves) while the chunk before it is appended.
+/// import's counts once it is complete (`progressed` tells whether a chunk was appended). Each
+/// chunk is decided (its passwords hashed, its rows decided on the state the chunk before it
+/// leaves) while the chunk before it is appended.
 async fn record(
     api: &Arc<CommandApi>,
     import_id: Uuid,
     rows: &[Row],
     chunk: usize,
     request: &RequestInfo,
+    progressed: &mut bool,
 ) -> Result<import::Counts, ApiError> {
     let a = &api.aggregates;
     let mut recorder = Recorder::start(a, &request.actor, import_id).await?;
@@ -568,7 +573,7 @@ async fn record(
         };
         let previous = pending.take();
         let append = async {
-            let Some((decision, now, chunk_request, started)) = previous else { return Ok(()) };
+            let Some((decision, now, chunk_request, started)) = previous else { return Ok(false) };
             // On a task of its own: sealing and hashing the chunk's events runs on the other
             // core while this one decides the next chunk.
             let appender = Arc::clone(api);
@@ -576,10 +581,10 @@ async fn record(
                 .await
                 .map_err(|_| ApiError::Internal)??;
             metrics::histogram!("portal_import_chunk_seconds").record(started.elapsed().as_secs_f64());
-            Ok::<_, ApiError>(())
+            Ok::<_, ApiError>(true)
         };
         let (appended, decided) = tokio::join!(append, decide);
-        appended?;
+        *progressed |= appended?;
         match decided? {
             Some(decided) => pending = Some(decided),
             None => return Ok(recorder.state().counts),
