@@ -228,8 +228,15 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
     let mut transaction = pool.begin().await?;
 
     // 1. Streams: at most one request per stream per batch, and the expected versions.
-    let stream_ids: Vec<&str> =
-        jobs.iter().flat_map(|j| j.request.writes.iter().map(|w| w.stream_id.as_str())).collect();
+    // A stream expected not to exist needs no probe: had another process begun it, its
+    // version 1 would exist and the unique constraint would refuse the batch (which is then
+    // retried one request at a time).
+    let stream_ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| j.request.writes.iter())
+        .filter(|w| w.expected != ExpectedVersion::Exact(0))
+        .map(|w| w.stream_id.as_str())
+        .collect();
     let heads = stream_heads(&mut transaction, &stream_ids).await?;
     let versions: HashMap<&str, i64> =
         heads.iter().map(|(id, (version, _))| (id.as_str(), *version)).collect();

@@ -406,6 +406,22 @@ async fn a_writer_notices_what_another_process_appended(db: &TestDatabase) {
     let versions: Vec<i64> =
         here.read_stream(&stream, 0).await.expect("read").iter().map(|e| e.version).collect();
     assert_eq!(versions, vec![1, 2, 3, 4]);
+
+    // A stream begun by the other process first (the request beginning it here also takes a
+    // claim, so it is not the single-statement kind): refused whole, its claim left free.
+    let begun = new_stream();
+    there.append(write(&begun, ExpectedVersion::Exact(0), vec![event("A", 1)])).await.expect("begun there");
+    let key = format!("username:{}", Uuid::now_v7());
+    let late = with_claims(
+        write(&begun, ExpectedVersion::Exact(0), vec![event("B", 2)]),
+        &[ClaimChange::Acquire(key.clone())],
+    );
+    match here.append(late).await {
+        Err(AppendError::VersionConflict { expected: 0, actual: 1, .. }) => {}
+        other => panic!("expected a conflict with version 1, got {other:?}"),
+    }
+    assert_eq!(here.claim_owner(&key).await.expect("owner"), None, "the refused request took its claim");
+    assert_eq!(here.read_stream(&begun, 0).await.expect("read").len(), 1);
 }
 
 /// A client retrying impatiently: copies of one request, one idempotency key, each with its
