@@ -265,18 +265,28 @@ impl CommandApi {
         Err(ApiError::Unavailable)
     }
 
-    /// Appends a decision made outside [`CommandApi::execute`] (the importer's chunks), with
-    /// the metadata of `request`, and brings the caches up to date when it is accepted. A
-    /// conflict is not retried: the caller decides again; the stream that conflicted is read
-    /// again first, so that it does.
-    pub(crate) async fn append_decision(
+    /// Makes a decision taken outside [`CommandApi::execute`] (the importer's chunks) ready to
+    /// append, with the metadata of `request`: its personal data is sealed now, while the
+    /// caller may still be appending the decision before it.
+    pub(crate) async fn prepare_decision(
         &self,
         decision: plan::Decision,
         request: &RequestInfo,
         recorded_at: chrono::DateTime<Utc>,
-    ) -> Result<eventlog::Appended, ApiError> {
+    ) -> Result<PreparedDecision, ApiError> {
         let (append, remember) = decision.into_append(request, recorded_at, None);
-        match self.aggregates.log.append(append).await {
+        let append = self.aggregates.log.prepare(append).await?;
+        Ok(PreparedDecision { append, remember })
+    }
+
+    /// Appends a prepared decision and brings the caches up to date when it is accepted. A
+    /// conflict is not retried: the caller decides again; the stream that conflicted is read
+    /// again first, so that it does.
+    pub(crate) async fn append_decision(
+        &self,
+        PreparedDecision { append, remember }: PreparedDecision,
+    ) -> Result<eventlog::Appended, ApiError> {
+        match self.aggregates.log.append_prepared(append).await {
             Ok(appended) => {
                 remember(&self.aggregates, &appended);
                 Ok(appended)
@@ -324,6 +334,12 @@ impl CommandApi {
         let reply = Reply::from_appended(&stored.reply).ok_or(ApiError::Internal)?;
         Ok(Some(Outcome { reply, replayed: true }))
     }
+}
+
+/// A decision made ready to append ([`CommandApi::prepare_decision`]).
+pub(crate) struct PreparedDecision {
+    append: eventlog::PreparedAppend,
+    remember: plan::Remember,
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {

@@ -57,6 +57,7 @@ impl Decision {
             idempotency,
             notifications: self.notifications,
             erase: Vec::new(),
+            new_keys: Vec::new(),
         };
         (append, self.remember)
     }

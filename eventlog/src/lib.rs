@@ -54,6 +54,19 @@ pub trait EventLog: Send + Sync + 'static {
     /// Appends atomically; concurrent calls are grouped into shared transactions.
     async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError>;
 
+    /// Does now what [`EventLog::append`] does to a request before it stores it (seals its
+    /// personal data), so that a caller with a run of large appends (the importer) prepares
+    /// the next one while the last one commits. Append the result with
+    /// [`EventLog::append_prepared`] on the same log.
+    async fn prepare(&self, request: AppendRequest) -> Result<PreparedAppend, AppendError> {
+        Ok(PreparedAppend(request))
+    }
+
+    /// Appends a request made ready by [`EventLog::prepare`].
+    async fn append_prepared(&self, prepared: PreparedAppend) -> Result<Appended, AppendError> {
+        self.append(prepared.0).await
+    }
+
     /// The events of one stream with a version above `after_version`, in version order.
     async fn read_stream(
         &self,

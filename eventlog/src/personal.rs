@@ -2,7 +2,9 @@
 //! it seals every personal field (what [`domain::personal`] names) with the key of the person it
 //! belongs to, before the adapter hashes and stores the event; on the way out it opens them
 //! again, or reads them as [`ERASED`] once that person's key is destroyed. The event that erases
-//! a person (`UserDeleted`) destroys their key in its own transaction ([`AppendRequest::erase`]).
+//! a person (`UserDeleted`) destroys their key in its own transaction ([`AppendRequest::erase`]);
+//! the request that begins a person's stream stores their new key in its transaction
+//! ([`AppendRequest::new_keys`]), so a refused request leaves no key behind.
 //!
 //! A sealed value is `pii:v1:<subject>:<nonce ‖ ciphertext ‖ tag>` (AES-256-GCM; the subject's
 //! 16 bytes and the sealed bytes in unpadded URL-safe base64, the shortest text JSON keeps
@@ -29,8 +31,8 @@ use uuid::Uuid;
 
 use crate::vault::{self, VaultError};
 use crate::{
-    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, Database, EventLog, Metadata,
-    RecordedEvent, StoreError, StoredReply,
+    AppendError, AppendRequest, Appended, AuditQuery, Checkpoint, Database, EventLog, ExpectedVersion,
+    Metadata, PreparedAppend, RecordedEvent, StoreError, StoredReply,
 };
 
 const PREFIX: &str = "pii:v1:";
@@ -65,46 +67,85 @@ impl PersonalData {
     /// queries whatever their number; the live ones are cached.
     async fn fetch_keys(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, Option<[u8; 32]>>, StoreError> {
         let fetched = vault::keys_for_sealing(&self.database, subjects).await.map_err(store_error)?;
-        if let Ok(mut keys) = self.keys.lock() {
-            if keys.len() + fetched.len() >= CACHED_KEYS {
-                keys.clear();
-            }
-            keys.extend(fetched.iter().filter_map(|(subject, key)| Some((*subject, (*key)?))));
-        }
+        self.cache(fetched.iter().filter_map(|(subject, key)| Some((*subject, (*key)?))));
         Ok(fetched)
     }
 
-    /// The sealing keys of the people whose personal fields a request carries, fetched (and
-    /// made) together for those not cached.
-    async fn prefetch_keys(&self, request: &AppendRequest) -> Result<(), StoreError> {
-        let mut wanted: Vec<Uuid> = request
-            .writes
-            .iter()
-            .filter_map(|write| {
-                let subject = domain::personal::subject_of(&write.stream_id)?;
-                let personal = write.events.iter().any(|event| {
-                    let fields = domain::personal::personal_fields(&event.event_type);
-                    event.data.as_object().is_some_and(|data| {
-                        fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string))
-                    })
-                });
-                personal.then_some(subject)
-            })
-            .collect();
+    /// Remembers live keys for sealing.
+    fn cache(&self, found: impl IntoIterator<Item = (Uuid, [u8; 32])>) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= CACHED_KEYS {
+                keys.clear();
+            }
+            keys.extend(found);
+        }
+    }
+
+    /// The sealing keys of the people whose personal fields a request carries (`None` for a
+    /// destroyed one): remembered, read from the vault together, or made. A person whose stream
+    /// the request begins and who has no key yet gets one made now and stored with the request
+    /// (`new_keys`), in its transaction; anyone else without one, in the vault's own.
+    async fn request_keys(
+        &self,
+        request: &mut AppendRequest,
+    ) -> Result<HashMap<Uuid, Option<[u8; 32]>>, StoreError> {
+        let mut begun = HashSet::new();
+        let mut wanted: Vec<Uuid> = Vec::new();
+        for write in &request.writes {
+            let Some(subject) = domain::personal::subject_of(&write.stream_id) else { continue };
+            let personal = write.events.iter().any(|event| {
+                let fields = domain::personal::personal_fields(&event.event_type);
+                event.data.as_object().is_some_and(|data| {
+                    fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string))
+                })
+            });
+            if personal {
+                wanted.push(subject);
+                if write.expected == ExpectedVersion::Exact(0) {
+                    begun.insert(subject);
+                }
+            }
+        }
+        let mut found: HashMap<Uuid, Option<[u8; 32]>> = HashMap::with_capacity(wanted.len());
         if let Ok(keys) = self.keys.lock() {
-            wanted.retain(|subject| !keys.contains_key(subject));
+            found.extend(wanted.iter().filter_map(|subject| Some((*subject, Some(*keys.get(subject)?)))));
         }
-        if wanted.is_empty() {
-            return Ok(());
+        let mut missing: Vec<Uuid> =
+            wanted.into_iter().filter(|subject| !found.contains_key(subject)).collect();
+        if missing.is_empty() {
+            return Ok(found);
         }
-        wanted.sort_unstable();
-        wanted.dedup();
-        self.fetch_keys(&wanted).await.map(drop)
+        missing.sort_unstable();
+        missing.dedup();
+        let stored = vault::keys_of(&self.database, &missing).await.map_err(store_error)?;
+        self.cache(stored.iter().filter_map(|(subject, key)| Some((*subject, (*key)?))));
+        found.extend(stored);
+        let mut elsewhere = Vec::new();
+        missing.retain(|subject| !found.contains_key(subject));
+        for subject in missing {
+            if begun.contains(&subject) {
+                let key = vault::new_key().map_err(store_error)?;
+                request.new_keys.push((subject, key));
+                found.insert(subject, Some(key));
+            } else {
+                elsewhere.push(subject);
+            }
+        }
+        if !elsewhere.is_empty() {
+            found.extend(self.fetch_keys(&elsewhere).await?);
+        }
+        Ok(found)
     }
 
     /// Seals the request's personal fields and names the people it erases.
     async fn seal_request(&self, request: &mut AppendRequest) -> Result<(), StoreError> {
-        self.prefetch_keys(request).await?;
+        let keys = &self.request_keys(request).await?;
+        let key_of = |subject: Uuid| async move {
+            match keys.get(&subject) {
+                Some(key) => Ok(*key),
+                None => self.key(subject).await,
+            }
+        };
         for write in &mut request.writes {
             let Some(subject) = domain::personal::subject_of(&write.stream_id) else { continue };
             for event in &mut write.events {
@@ -116,7 +157,7 @@ impl PersonalData {
                 if !fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string)) {
                     continue;
                 }
-                let key = self.key(subject).await?;
+                let key = key_of(subject).await?;
                 for field in fields {
                     if let Some(Value::String(text)) = data.get_mut(*field) {
                         *text =
@@ -137,7 +178,7 @@ impl PersonalData {
             ActorKind::Operator => None,
         };
         if let Some(subject) = person {
-            let key = self.key(subject).await?;
+            let key = key_of(subject).await?;
             for (value, aad) in
                 [(&mut metadata.client_ip, METADATA_IP), (&mut metadata.user_agent, METADATA_AGENT)]
             {
@@ -263,12 +304,27 @@ pub async fn open(database: &Database, events: &mut [RecordedEvent]) -> Result<(
 
 #[async_trait]
 impl EventLog for PersonalData {
-    async fn append(&self, mut request: AppendRequest) -> Result<Appended, AppendError> {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let prepared = self.prepare(request).await?;
+        self.append_prepared(prepared).await
+    }
+
+    async fn prepare(&self, mut request: AppendRequest) -> Result<PreparedAppend, AppendError> {
         self.seal_request(&mut request).await?;
+        Ok(PreparedAppend(request))
+    }
+
+    async fn append_prepared(
+        &self,
+        PreparedAppend(request): PreparedAppend,
+    ) -> Result<Appended, AppendError> {
         let erased = request.erase.clone();
+        let made = request.new_keys.clone();
         let count = request.event_count() as u64;
         let appended = self.inner.append(request).await?;
         metrics::counter!("portal_events_appended_total").increment(count);
+        // Only now: a key whose append failed was never stored.
+        self.cache(made);
         if !erased.is_empty()
             && let Ok(mut keys) = self.keys.lock()
         {

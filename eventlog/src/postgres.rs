@@ -431,6 +431,28 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
         .await?;
     }
 
+    // 5a. The keys of people whose first events these requests write.
+    let (mut subjects, mut keys, mut made_at) = (Vec::new(), Vec::new(), Vec::new());
+    for &index in &accepted {
+        let request = &jobs[index].request;
+        for (subject, key) in &request.new_keys {
+            subjects.push(*subject);
+            keys.push(key.as_slice());
+            made_at.push(request.metadata.recorded_at);
+        }
+    }
+    if !subjects.is_empty() {
+        sqlx::query(
+            "insert into vault_keys (subject, key, created_at) \
+             select * from unnest($1::uuid[], $2::bytea[], $3::timestamptz[])",
+        )
+        .bind(&subjects)
+        .bind(&keys)
+        .bind(&made_at)
+        .execute(&mut *transaction)
+        .await?;
+    }
+
     // 5b. Erasure: the keys of the people these requests erase are destroyed with their events.
     let (mut erased, mut erased_at) = (Vec::new(), Vec::new());
     for &index in &accepted {
@@ -674,6 +696,7 @@ fn is_simple(job: &Job) -> bool {
     let request = &job.request;
     request.claims.is_empty()
         && request.erase.is_empty()
+        && request.new_keys.is_empty()
         && request.idempotency.is_none()
         && request.notifications.is_empty()
         && request.writes.len() == 1

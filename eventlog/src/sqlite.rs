@@ -265,6 +265,13 @@ async fn append_one(
     }
     let positions = insert_events(connection, &rows, metadata).await?;
     insert_notifications(connection, &request.notifications, metadata.recorded_at).await?;
+    for chunk in request.new_keys.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new("insert into vault_keys (subject, key, created_at) ");
+        query.push_values(chunk, |mut row, (subject, key)| {
+            row.push_bind(*subject).push_bind(key.as_slice()).push_bind(metadata.recorded_at);
+        });
+        query.build().execute(&mut *connection).await?;
+    }
     for subject in &request.erase {
         let shred = format!(
             "insert into vault_keys (subject, key, created_at, shredded_at) values ($1, null, $2, $2) {}",

@@ -107,7 +107,16 @@ pub struct AppendRequest {
     /// whose notifications leave the outbox with it. The log's personal-data layer fills it from
     /// the events ([`domain::personal::erases`]); callers leave it empty.
     pub erase: Vec<Uuid>,
+    /// Vault keys made for people whose first events this request writes (their stream is
+    /// new), stored in the append's transaction: a key and the first values sealed with it are
+    /// kept together or not at all. The log's personal-data layer fills it; callers leave it
+    /// empty.
+    pub new_keys: Vec<(Uuid, [u8; 32])>,
 }
+
+/// An append request made ready to store by [`crate::EventLog::prepare`] (its personal data
+/// sealed), to be appended by the same log with [`crate::EventLog::append_prepared`].
+pub struct PreparedAppend(pub(crate) AppendRequest);
 
 /// How a notification reaches its recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -110,9 +110,7 @@ pub(crate) async fn keys_for_sealing(
     for chunk in missing.chunks(500) {
         let mut made = Vec::with_capacity(chunk.len());
         for subject in chunk {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|_| VaultError::Random)?;
-            made.push((*subject, key));
+            made.push((*subject, new_key()?));
         }
         with_writer!(database, |pool| {
             let mut builder = sqlx::QueryBuilder::new("insert into vault_keys (subject, key, created_at) ");
@@ -126,6 +124,13 @@ pub(crate) async fn keys_for_sealing(
     }
     keys.extend(keys_of(database, &missing).await?);
     Ok(keys)
+}
+
+/// A new random key.
+pub(crate) fn new_key() -> Result<[u8; 32], VaultError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|_| VaultError::Random)?;
+    Ok(key)
 }
 
 /// `plaintext` encrypted for the purpose `aad`: a random nonce followed by the ciphertext and

@@ -44,6 +44,7 @@ fn write(stream_id: &str, expected: ExpectedVersion, events: Vec<NewEvent>) -> A
         idempotency: None,
         notifications: Vec::new(),
         erase: Vec::new(),
+        new_keys: Vec::new(),
     }
 }
 

@@ -57,6 +57,7 @@ fn request(stream_id: &str, expected: i64, events: Vec<NewEvent>) -> AppendReque
         idempotency: None,
         notifications: Vec::new(),
         erase: Vec::new(),
+        new_keys: Vec::new(),
     }
 }
 
@@ -187,7 +188,55 @@ async fn erasing_a_person_destroys_their_key_with_the_event(db: &TestDatabase) {
     assert!(matches!(verification, Verification::Verified { events: 4, .. }), "{verification:?}");
 }
 
+async fn vault_rows(db: &TestDatabase, subject: Uuid) -> i64 {
+    eventlog::with_reader!(&db.database, |pool| {
+        sqlx::query_scalar("select count(*) from vault_keys where subject = $1")
+            .bind(subject)
+            .fetch_one(pool)
+            .await
+            .expect("vault")
+    })
+}
+
+/// A person's key is made with the request that begins their stream and stored in its
+/// transaction: a refused request leaves no key behind, and a request prepared ahead
+/// (`prepare`, as the importer does) is sealed with the key that is stored with it.
+async fn a_new_persons_key_is_stored_with_their_first_events(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let id = Uuid::now_v7();
+    let stream = domain::stream_id("user", id);
+
+    // Refused as a whole: the other stream of the request is not at the version it expects.
+    let mut refused = request(&stream, 0, vec![event("UserCreated", created())]);
+    refused.writes.push(StreamWrite {
+        stream_id: domain::stream_id("company", Uuid::from_u128(42)),
+        expected: ExpectedVersion::Exact(3),
+        events: vec![event("LicenseSeatTaken", json!({ "userId": id }))],
+    });
+    let prepared = log.prepare(refused).await.expect("prepare");
+    let outcome = log.append_prepared(prepared).await;
+    assert!(matches!(outcome, Err(AppendError::VersionConflict { .. })), "{outcome:?}");
+    assert_eq!(vault_rows(db, id).await, 0, "no key is left by a refused request");
+
+    let prepared =
+        log.prepare(request(&stream, 0, vec![event("UserCreated", created())])).await.expect("prepare");
+    log.append_prepared(prepared).await.expect("append prepared");
+    assert_eq!(vault_rows(db, id).await, 1);
+    let stored = log.stored().read_stream(&stream, 0).await.expect("read stored");
+    assert!(!stored_text(&stored).contains(EMAIL), "sealed at rest");
+    let read = log.read_stream(&stream, 0).await.expect("read");
+    assert_eq!(read[0].data, created(), "opens with the key stored with it");
+    assert_eq!(read[0].metadata.client_ip.as_deref(), Some(IP));
+
+    // Later events of the person are sealed with that same key.
+    let update = event("UserProfileUpdated", json!({ "mobile": "+447700900555" }));
+    log.append(request(&stream, 1, vec![update])).await.expect("update");
+    assert_eq!(vault_rows(db, id).await, 1);
+    assert_eq!(log.read_stream(&stream, 1).await.expect("read")[0].data["mobile"], "+447700900555");
+}
+
 eventlog::on_every_backend!(
     personal_fields_are_sealed_at_rest_and_read_back_plain,
     erasing_a_person_destroys_their_key_with_the_event,
+    a_new_persons_key_is_stored_with_their_first_events,
 );

@@ -50,6 +50,7 @@ fn request(writes: Vec<(&str, i64, Vec<NewEvent>)>) -> AppendRequest {
         idempotency: None,
         notifications: Vec::new(),
         erase: Vec::new(),
+        new_keys: Vec::new(),
     }
 }
 

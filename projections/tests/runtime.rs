@@ -66,6 +66,7 @@ async fn append(log: &dyn EventLog, user_id: Uuid, expected: i64, events: &[user
         idempotency: None,
         notifications: Vec::new(),
         erase: Vec::new(),
+        new_keys: Vec::new(),
     };
     let position = log.append(request).await.expect("append").last_position().expect("a position");
     log.checkpoint_of(position).await.expect("lookup").expect("the event exists")

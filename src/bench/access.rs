@@ -95,6 +95,7 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<AccessReport> {
                         idempotency: None,
                         notifications: Vec::new(),
                         erase: Vec::new(),
+                        new_keys: Vec::new(),
                     })
                     .await
                     .map_err(|error| anyhow!("a history append failed: {error}"))?;

@@ -24,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use domain::import::{self, Format, RowResult};
 use domain::user::ServiceLevel;
 use domain::{ActorKind, Context};
@@ -34,8 +34,7 @@ use uuid::Uuid;
 
 use crate::commands::imports::{Recorder, mark_repeats, preview};
 use crate::error::ApiError;
-use crate::plan::Decision;
-use crate::{Caller, CommandApi, RequestInfo, auth, secrets};
+use crate::{Caller, CommandApi, PreparedDecision, RequestInfo, auth, secrets};
 use file::{Column, Row};
 
 /// The largest upload: 5,000 rows of a wide sheet fit well within it.
@@ -552,7 +551,7 @@ async fn record(
     let a = &api.aggregates;
     let mut recorder = Recorder::start(a, &request.actor, import_id).await?;
     let policy = a.companies.load(a.log.as_ref(), recorder.company_id()).await?.state.password_policy;
-    let mut pending: Option<(Decision, DateTime<Utc>, RequestInfo, Instant)> = None;
+    let mut pending: Option<(PreparedDecision, Instant)> = None;
     loop {
         let done = recorder.state().recorded();
         let next: Vec<Row> =
@@ -569,15 +568,16 @@ async fn record(
             )
             .await?;
             let (decision, now) = recorder.decide(prepared).await?;
-            Ok::<_, ApiError>(Some((decision, now, chunk_request, started)))
+            let decision = api.prepare_decision(decision, &chunk_request, now).await?;
+            Ok::<_, ApiError>(Some((decision, started)))
         };
         let previous = pending.take();
         let append = async {
-            let Some((decision, now, chunk_request, started)) = previous else { return Ok(false) };
-            // On a task of its own: sealing and hashing the chunk's events runs on the other
-            // core while this one decides the next chunk.
+            let Some((decision, started)) = previous else { return Ok(false) };
+            // On a task of its own: hashing and storing the chunk's events runs on the other
+            // core while this one decides the next chunk and seals its personal data.
             let appender = Arc::clone(api);
-            tokio::spawn(async move { appender.append_decision(decision, &chunk_request, now).await })
+            tokio::spawn(async move { appender.append_decision(decision).await })
                 .await
                 .map_err(|_| ApiError::Internal)??;
             metrics::histogram!("portal_import_chunk_seconds").record(started.elapsed().as_secs_f64());
