@@ -83,6 +83,7 @@ eventlog::on_every_backend!(
     a_version_conflict_is_an_error_and_writes_nothing,
     a_taken_claim_refuses_the_whole_request_until_it_is_released,
     releasing_and_taking_the_same_key_in_one_request_keeps_it,
+    a_request_with_many_claims_takes_all_of_them_or_none,
     of_sixteen_concurrent_claims_of_one_key_exactly_one_wins,
     of_concurrent_appends_at_one_expected_version_exactly_one_wins,
     a_writer_notices_what_another_process_appended,
@@ -298,6 +299,41 @@ async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestD
         let owners = log.claim_owners(&[key.clone(), free, other_key.clone()]).await.expect("owners");
         assert_eq!(owners, HashMap::from([(key, second.clone()), (other_key, second)]));
     }
+}
+
+/// A request taking many claims at once (an import chunk takes thousands): all of them or, when
+/// one is held already, none.
+async fn a_request_with_many_claims_takes_all_of_them_or_none(db: &TestDatabase) {
+    let log = db.database.event_log();
+    let keys: Vec<String> = (0..300).map(|n| format!("extension:{}:{n}", Uuid::now_v7())).collect();
+    let holder = new_stream();
+    log.append(with_claims(
+        write(&holder, ExpectedVersion::Exact(0), vec![event("A", 1)]),
+        &[ClaimChange::Acquire(keys[150].clone())],
+    ))
+    .await
+    .expect("one key held first");
+
+    let refused = new_stream();
+    let all: Vec<ClaimChange> = keys.iter().cloned().map(ClaimChange::Acquire).collect();
+    match log.append(with_claims(write(&refused, ExpectedVersion::Exact(0), vec![event("A", 1)]), &all)).await
+    {
+        Err(AppendError::ClaimTaken { key }) => assert_eq!(key, keys[150]),
+        other => panic!("expected the held key to refuse the request, got {other:?}"),
+    }
+    let owners = log.claim_owners(&keys).await.expect("owners");
+    assert_eq!(owners.len(), 1, "the refused request kept none of its claims: {owners:?}");
+    assert!(log.read_stream(&refused, 0).await.expect("read").is_empty());
+
+    let taker = new_stream();
+    let free: Vec<ClaimChange> =
+        keys.iter().filter(|key| **key != keys[150]).cloned().map(ClaimChange::Acquire).collect();
+    log.append(with_claims(write(&taker, ExpectedVersion::Exact(0), vec![event("A", 1)]), &free))
+        .await
+        .expect("every free key");
+    let owners = log.claim_owners(&keys).await.expect("owners");
+    assert_eq!(owners.len(), keys.len());
+    assert!(owners.iter().all(|(key, owner)| owner == if *key == keys[150] { &holder } else { &taker }));
 }
 
 async fn releasing_and_taking_the_same_key_in_one_request_keeps_it(db: &TestDatabase) {
