@@ -303,8 +303,18 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
     // 3. Claims: acquisitions first; a request that loses one is refused (or deferred when it
     //    lost to another request of this batch, which may still be refused).
     let mut acquired_by: HashMap<String, usize> = HashMap::new();
-    let claiming: Vec<usize> =
+    let mut claiming: Vec<usize> =
         pending(&outcomes).filter(|&index| jobs[index].request.acquisitions().next().is_some()).collect();
+    // A request that takes one key twice is refused, as on SQLite (in the batch it would lose
+    // the key to itself, and wait for the next batch, for ever).
+    claiming.retain(|&index| {
+        let mut seen = HashSet::new();
+        let twice = net_acquisitions(&jobs[index].request).find(|(key, _)| !seen.insert(*key));
+        if let Some((key, _)) = twice {
+            outcomes[index] = Some(Outcome::Done(Err(AppendError::ClaimTaken { key: key.to_owned() })));
+        }
+        twice.is_none()
+    });
     if !claiming.is_empty() {
         let (mut claim_keys, mut owners) = (Vec::new(), Vec::new());
         for &index in &claiming {

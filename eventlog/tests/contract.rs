@@ -302,7 +302,7 @@ async fn a_taken_claim_refuses_the_whole_request_until_it_is_released(db: &TestD
 }
 
 /// A request taking many claims at once (an import chunk takes thousands): all of them or, when
-/// one is held already, none.
+/// one is held already, none; one that takes a key twice is refused.
 async fn a_request_with_many_claims_takes_all_of_them_or_none(db: &TestDatabase) {
     let log = db.database.event_log();
     let keys: Vec<String> = (0..300).map(|n| format!("extension:{}:{n}", Uuid::now_v7())).collect();
@@ -333,6 +333,20 @@ async fn a_request_with_many_claims_takes_all_of_them_or_none(db: &TestDatabase)
         .expect("every free key");
     let owners = log.claim_owners(&keys).await.expect("owners");
     assert_eq!(owners.len(), keys.len());
+
+    // One key twice in a request: refused, on either backend, at once.
+    let twice = with_claims(
+        write(&new_stream(), ExpectedVersion::Exact(0), vec![event("A", 1)]),
+        &vec![ClaimChange::Acquire(format!("email:{}", Uuid::now_v7())); 2],
+    );
+    let key = match &twice.claims[0].change {
+        ClaimChange::Acquire(key) | ClaimChange::Release(key) => key.clone(),
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), log.append(twice)).await {
+        Ok(Err(AppendError::ClaimTaken { key: taken })) => assert_eq!(taken, key),
+        other => panic!("expected the repeated key to refuse the request, got {other:?}"),
+    }
+    assert_eq!(log.claim_owner(&key).await.expect("owner"), None);
     assert!(owners.iter().all(|(key, owner)| owner == if *key == keys[150] { &holder } else { &taker }));
 }
 
