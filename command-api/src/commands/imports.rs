@@ -98,12 +98,8 @@ impl<'a> Recorder<'a> {
         let events =
             import::decide(&self.import.state, import::Command::Record { results }, &self.chunk.context)?;
         let target = target(&a.imports, self.import_id, &self.import);
-        let next = Loaded {
-            state: events.iter().fold(self.import.state.clone(), import::evolve),
-            version: self.import.version + events.len() as i64,
-            position: self.import.position,
-        };
-        let loaded = std::mem::replace(&mut self.import, next);
+        let after = events.iter().fold(self.import.state.clone(), import::evolve);
+        let loaded = advance(&mut self.import, after, events.len());
         // The import's stream first: it is the target, whose version the reply names.
         let mut plan = Plan::default();
         plan.write(a, |a| &a.imports, self.import_id, loaded, events, no_claims);
@@ -124,6 +120,12 @@ pub(crate) async fn preview(
     ignore_licences: bool,
 ) -> Result<Vec<RowResult>, ApiError> {
     Chunk::load(a, context.clone(), company_id, settings, ignore_licences).await?.decide(rows).await
+}
+
+/// Moves an aggregate on past `events` of its own, to the state they leave; what it was before.
+fn advance<S>(loaded: &mut Loaded<S>, state: S, events: usize) -> Loaded<S> {
+    let next = Loaded { state, version: loaded.version + events as i64, position: loaded.position };
+    std::mem::replace(loaded, next)
 }
 
 /// The rows of one command decided one after the other: each sees the seats, holders and
@@ -455,29 +457,21 @@ impl<'a> Chunk<'a> {
     /// write), and goes on from the state they leave: the next rows are decided as if this
     /// plan were appended.
     fn take_plan(&mut self, mut plan: Plan) -> Plan {
-        fn advanced<S: Clone>(loaded: &mut Loaded<S>, now: &S, events: usize) -> Loaded<S> {
-            let next = Loaded {
-                state: now.clone(),
-                version: loaded.version + events as i64,
-                position: loaded.position,
-            };
-            std::mem::replace(loaded, next)
-        }
         let a = self.a;
         for (user_id, loaded, events) in std::mem::take(&mut self.users) {
             plan.write(a, |a| &a.users, user_id, loaded, events, user::Event::claims);
         }
         let events = std::mem::take(&mut self.company_events);
-        let before = advanced(&mut self.company, &self.company_now, events.len());
+        let before = advance(&mut self.company, self.company_now.clone(), events.len());
         plan.write(a, |a| &a.companies, self.company_id, before, events, company::Event::claims);
         if let Some((role_id, loaded, now, events)) = &mut self.role {
             let events = std::mem::take(events);
-            let before = advanced(loaded, now, events.len());
+            let before = advance(loaded, now.clone(), events.len());
             plan.write(a, |a| &a.roles, *role_id, before, events, role::Event::claims);
         }
         if let Some((group_id, loaded, now, events)) = &mut self.group {
             let events = std::mem::take(events);
-            let before = advanced(loaded, now, events.len());
+            let before = advance(loaded, now.clone(), events.len());
             plan.write(a, |a| &a.groups, *group_id, before, events, group::Event::claims);
         }
         for notification in std::mem::take(&mut self.notifications) {
