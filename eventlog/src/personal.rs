@@ -95,9 +95,7 @@ impl PersonalData {
             let Some(subject) = domain::personal::subject_of(&write.stream_id) else { continue };
             let personal = write.events.iter().any(|event| {
                 let fields = domain::personal::personal_fields(&event.event_type);
-                event.data.as_object().is_some_and(|data| {
-                    fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string))
-                })
+                event.data.as_object().is_some_and(|data| carries(fields, data))
             });
             if personal {
                 wanted.push(subject);
@@ -154,7 +152,7 @@ impl PersonalData {
                 }
                 let fields = domain::personal::personal_fields(&event.event_type);
                 let Some(data) = event.data.as_object_mut() else { continue };
-                if !fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string)) {
+                if !carries(fields, data) {
                     continue;
                 }
                 let key = key_of(subject).await?;
@@ -198,6 +196,12 @@ impl PersonalData {
         open(&self.database, &mut events).await?;
         Ok(events)
     }
+}
+
+/// Whether an event's `data` holds a value in one of its personal `fields` (a string: a
+/// cleared field is `null`).
+fn carries(fields: &[&str], data: &serde_json::Map<String, Value>) -> bool {
+    fields.iter().any(|field| data.get(*field).is_some_and(Value::is_string))
 }
 
 fn store_error(error: VaultError) -> StoreError {

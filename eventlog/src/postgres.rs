@@ -305,12 +305,11 @@ async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<
     let mut acquired_by: HashMap<String, usize> = HashMap::new();
     let mut claiming: Vec<usize> =
         pending(&outcomes).filter(|&index| jobs[index].request.acquisitions().next().is_some()).collect();
-    // A request that takes one key twice is refused, as on SQLite (in the batch it would lose
-    // the key to itself, and wait for the next batch, for ever).
+    // A request that takes one key twice is refused (in the batch it would lose the key to
+    // itself, and wait for the next batch, for ever).
     claiming.retain(|&index| {
-        let mut seen = HashSet::new();
-        let twice = net_acquisitions(&jobs[index].request).find(|(key, _)| !seen.insert(*key));
-        if let Some((key, _)) = twice {
+        let twice = jobs[index].request.key_acquired_twice();
+        if let Some(key) = twice {
             outcomes[index] = Some(Outcome::Done(Err(AppendError::ClaimTaken { key: key.to_owned() })));
         }
         twice.is_none()

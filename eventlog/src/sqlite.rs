@@ -120,6 +120,9 @@ async fn heads_of<'s>(
 /// Takes the request's claims; the first one another stream holds (or that the request takes
 /// twice) refuses the request.
 async fn take_claims(connection: &mut SqliteConnection, request: &AppendRequest) -> Result<(), AppendError> {
+    if let Some(key) = request.key_acquired_twice() {
+        return Err(AppendError::ClaimTaken { key: key.to_owned() });
+    }
     let wanted: Vec<(&str, &str)> = request.acquisitions().collect();
     let mut taken = std::collections::HashSet::with_capacity(wanted.len());
     for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
@@ -131,13 +134,10 @@ async fn take_claims(connection: &mut SqliteConnection, request: &AppendRequest)
         let keys: Vec<String> = query.build_query_scalar().fetch_all(&mut *connection).await?;
         taken.extend(keys);
     }
-    let mut seen = std::collections::HashSet::with_capacity(wanted.len());
-    for (key, _) in &wanted {
-        if !seen.insert(*key) || !taken.contains(*key) {
-            return Err(AppendError::ClaimTaken { key: (*key).to_owned() });
-        }
+    match wanted.iter().find(|(key, _)| !taken.contains(*key)) {
+        Some((key, _)) => Err(AppendError::ClaimTaken { key: (*key).to_owned() }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Inserts the events (stream, version, event, hash) with the request's metadata; their

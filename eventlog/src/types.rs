@@ -205,6 +205,13 @@ impl AppendRequest {
         })
     }
 
+    /// A key the request acquires twice, if any: every adapter refuses such a request
+    /// (`ClaimTaken`) before it takes anything.
+    pub(crate) fn key_acquired_twice(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        self.acquisitions().map(|(key, _)| key).find(|key| !seen.insert(*key))
+    }
+
     pub(crate) fn releases(&self) -> impl Iterator<Item = (&str, &str)> {
         self.claims.iter().filter_map(|c| match &c.change {
             domain::ClaimChange::Release(key) => Some((key.as_str(), c.owner_stream.as_str())),
