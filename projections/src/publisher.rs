@@ -15,16 +15,19 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use chrono::{DateTime, Utc};
-use eventlog::{Database, EventLog, RecordedEvent};
+use eventlog::{Checkpoint, Database, EventLog, RecordedEvent};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::runtime::{load_named_checkpoint, save_named_checkpoint};
 
 /// The checkpoint's name, beside the read models'.
 pub const CHECKPOINT: &str = "nats-publisher";
-/// Events published (and acknowledged) per round; the checkpoint moves once per round.
+/// Events read and published per round; the checkpoint moves once per acknowledged round.
 const BATCH: i64 = 1000;
+/// Rounds sent whose acknowledgements are still awaited, at most (within async-nats's own bound
+/// of 5,000 acknowledgements in flight).
+const ROUNDS_IN_FLIGHT: usize = 4;
 const POLL: Duration = Duration::from_millis(250);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -224,45 +227,97 @@ async fn publish(
     ensure_stream(&jetstream, settings).await?;
     // The log as stored: personal fields stay sealed.
     let stored = log.stored();
-    let mut checkpoint = load_named_checkpoint(database, CHECKPOINT).await?;
-    let mut head = log.subscribe();
+    let checkpoint = load_named_checkpoint(database, CHECKPOINT).await?;
     status.send_modify(|status| {
         status.leading = true;
         status.connected = true;
         status.published_position = checkpoint.position;
     });
     tracing::info!(stream = %settings.stream, from = %checkpoint, "publishing events to NATS JetStream");
+    // Reading and sending the next round does not wait for the acknowledgements of the ones
+    // before it; the checkpoint follows the acknowledgements, in order. Whichever half fails
+    // ends both: the caller starts over from the checkpoint.
+    let (sender, rounds) = mpsc::channel(ROUNDS_IN_FLIGHT);
+    tokio::try_join!(
+        send_rounds(&jetstream, settings, stored, checkpoint, log.subscribe(), sender, status),
+        acknowledge_rounds(database, log.subscribe(), rounds, status),
+    )?;
+    Ok(())
+}
+
+/// A round on its way: its events' acknowledgements, and the checkpoint they move to.
+struct Round {
+    last: Checkpoint,
+    acks: Vec<(i64, jetstream::context::PublishAckFuture)>,
+}
+
+/// Reads the log from `checkpoint` on and sends each round of events as soon as it is read.
+async fn send_rounds(
+    jetstream: &jetstream::Context,
+    settings: &PublisherSettings,
+    stored: &dyn EventLog,
+    mut checkpoint: Checkpoint,
+    mut head: watch::Receiver<i64>,
+    rounds: mpsc::Sender<Round>,
+    status: &watch::Sender<PublisherStatus>,
+) -> Result<(), PublishError> {
     loop {
         let events = stored.read_all(checkpoint, BATCH).await?;
         if let Some(last) = events.last() {
-            let (published, duplicates) = publish_round(&jetstream, settings, &events).await?;
-            save_named_checkpoint(database, CHECKPOINT, last.checkpoint).await?;
-            checkpoint = last.checkpoint;
-            let head_position = *head.borrow();
-            status.send_modify(|status| {
-                status.connected = true;
-                status.last_error = None;
-                status.published_position = checkpoint.position;
-                status.published_total += published;
-                status.duplicates_total += duplicates;
-                status.lag_events = (head_position - checkpoint.position).max(0);
-            });
+            let round =
+                Round { last: last.checkpoint, acks: send_round(jetstream, settings, &events).await? };
+            checkpoint = round.last;
+            // The other half has stopped only with an error, which ends this one too.
+            if rounds.send(round).await.is_err() {
+                return Ok(());
+            }
             continue;
         }
         let head_position = *head.borrow_and_update();
-        status.send_modify(|status| {
-            status.lag_events = (head_position - checkpoint.position).max(0);
-            if status.lag_events == 0 {
-                status.caught_up_at = Some(Utc::now());
-            }
-        });
         if head_position > checkpoint.position {
             // Committed, but an older transaction still hides it: look again soon.
             tokio::time::sleep(Duration::from_millis(2)).await;
             continue;
         }
+        status.send_modify(|status| {
+            status.lag_events = (head_position - status.published_position).max(0);
+            if status.lag_events == 0 {
+                status.caught_up_at = Some(Utc::now());
+            }
+        });
         let _ = tokio::time::timeout(POLL, head.changed()).await;
     }
+}
+
+/// Awaits each round's acknowledgements in order, then moves the checkpoint past it.
+async fn acknowledge_rounds(
+    database: &Database,
+    head: watch::Receiver<i64>,
+    mut rounds: mpsc::Receiver<Round>,
+    status: &watch::Sender<PublisherStatus>,
+) -> Result<(), PublishError> {
+    while let Some(round) = rounds.recv().await {
+        let published = round.acks.len() as u64;
+        let mut duplicates = 0;
+        for (position, ack) in round.acks {
+            let ack = ack.await.map_err(|source| PublishError::Publish { position, source })?;
+            duplicates += u64::from(ack.duplicate);
+        }
+        save_named_checkpoint(database, CHECKPOINT, round.last).await?;
+        let head_position = *head.borrow();
+        status.send_modify(|status| {
+            status.connected = true;
+            status.last_error = None;
+            status.published_position = round.last.position;
+            status.published_total += published;
+            status.duplicates_total += duplicates;
+            status.lag_events = (head_position - round.last.position).max(0);
+            if status.lag_events == 0 {
+                status.caught_up_at = Some(Utc::now());
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Creates the stream, or brings an existing one's subjects and limits to the settings.
@@ -286,13 +341,12 @@ async fn ensure_stream(
     Ok(())
 }
 
-/// Publishes the events in order, all on their way before the first acknowledgement is awaited;
-/// returns how many were acknowledged and how many of those JetStream already had.
-async fn publish_round(
+/// Sends the events in order; their acknowledgements, to be awaited.
+async fn send_round(
     jetstream: &jetstream::Context,
     settings: &PublisherSettings,
     events: &[RecordedEvent],
-) -> Result<(u64, u64), PublishError> {
+) -> Result<Vec<(i64, jetstream::context::PublishAckFuture)>, PublishError> {
     let mut pending = Vec::with_capacity(events.len());
     for event in events {
         let failed = |source| PublishError::Publish { position: event.position, source };
@@ -307,12 +361,7 @@ async fn publish_round(
         let ack = jetstream.send_publish(settings.subject(event), message).await.map_err(failed)?;
         pending.push((event.position, ack));
     }
-    let mut duplicates = 0;
-    for (position, ack) in pending {
-        let ack = ack.await.map_err(|source| PublishError::Publish { position, source })?;
-        duplicates += u64::from(ack.duplicate);
-    }
-    Ok((events.len() as u64, duplicates))
+    Ok(pending)
 }
 
 /// The message body: the event as the audit trail and the export show it, `data` in its type's
