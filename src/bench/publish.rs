@@ -31,6 +31,13 @@ pub(super) struct PublishReport {
     delivery_elapsed: Duration,
     /// Sorted.
     lags: Vec<Duration>,
+    catch_up: Option<CatchUp>,
+}
+
+/// A backlog written while no publisher ran, and how long a new one took to publish it.
+pub(super) struct CatchUp {
+    events: u64,
+    elapsed: Duration,
 }
 
 pub(super) async fn run(args: &BenchArgs) -> anyhow::Result<PublishReport> {
@@ -47,16 +54,55 @@ async fn measure(args: &BenchArgs, url: &str) -> anyhow::Result<PublishReport> {
     settings.stream = format!("PORTAL_BENCH_{tag}");
     settings.subject_prefix = format!("bench{tag}.events");
     let stream_name = settings.stream.clone();
-    let publisher = projections::spawn_publisher(database.clone(), std::sync::Arc::clone(&log), settings);
+    let publisher =
+        projections::spawn_publisher(database.clone(), std::sync::Arc::clone(&log), settings.clone());
     let client = async_nats::connect(args.nats_url.as_str())
         .await
         .with_context(|| format!("cannot reach NATS at {}", args.nats_url))?;
     let jetstream = jetstream::new(client);
     let outcome = measure_with_stream(args, &api, &users, &publisher, &jetstream, &stream_name).await;
     publisher.stop().await;
+    let outcome = match outcome {
+        Ok(report) => catch_up(args, &api, &users, &database, &log, settings)
+            .await
+            .map(|catch_up| PublishReport { catch_up: Some(catch_up), ..report }),
+        Err(error) => Err(error),
+    };
     let _ = jetstream.delete_stream(&stream_name).await;
     database.close().await;
     outcome
+}
+
+/// The publisher's own pace: events written while it is stopped, then the time a new publisher
+/// takes (connecting included) until JetStream has acknowledged every one of them.
+async fn catch_up(
+    args: &BenchArgs,
+    api: &std::sync::Arc<command_api::CommandApi>,
+    users: &std::sync::Arc<Vec<uuid::Uuid>>,
+    database: &eventlog::Database,
+    log: &std::sync::Arc<dyn eventlog::EventLog>,
+    settings: projections::PublisherSettings,
+) -> anyhow::Result<CatchUp> {
+    let users = std::sync::Arc::clone(users);
+    let backlog = drive(api, args.publish_concurrency, args.events, move |index, rng| {
+        let user_id = users[rng.below(users.len())];
+        ("UpdateUserProfile", json!({ "userId": user_id, "firstName": format!("Backlog {index}") }))
+    })
+    .await;
+    let head = *log.subscribe().borrow();
+    let started = Instant::now();
+    let publisher = projections::spawn_publisher(database.clone(), std::sync::Arc::clone(log), settings);
+    let mut status = publisher.status.clone();
+    let caught_up =
+        tokio::time::timeout(Duration::from_secs(120), status.wait_for(|s| s.published_position >= head))
+            .await;
+    let elapsed = started.elapsed();
+    publisher.stop().await;
+    if !matches!(caught_up, Ok(Ok(_))) {
+        bail!("the publisher did not publish a backlog of {} events within two minutes", backlog.events);
+    }
+    eprintln!("  catch-up: {} events published in {:.2} s", backlog.events, elapsed.as_secs_f64());
+    Ok(CatchUp { events: backlog.events, elapsed })
 }
 
 async fn measure_with_stream(
@@ -136,6 +182,7 @@ async fn measure_with_stream(
         writes_elapsed: writes.elapsed,
         delivery_elapsed,
         lags,
+        catch_up: None,
     })
 }
 
@@ -161,6 +208,17 @@ impl PublishReport {
             ms(percentile(&self.lags, 0.99)),
             ms(self.lags.last().copied().unwrap_or_default())
         );
+        if let Some(catch_up) = &self.catch_up {
+            let _ = writeln!(
+                out,
+                "\nCatch-up (the publisher's own pace, nothing else running): {} events written while no \
+                 publisher ran were all acknowledged by JetStream {:.2} s after a new one started: **{:.0} \
+                 events/s**.",
+                catch_up.events,
+                catch_up.elapsed.as_secs_f64(),
+                rate(catch_up.events, catch_up.elapsed)
+            );
+        }
         out
     }
 }
