@@ -104,6 +104,16 @@ pub struct PublisherStatus {
     pub last_error: Option<String>,
 }
 
+impl PublisherStatus {
+    /// Counts the lag against the log's head at `head`, noting the time when there is none.
+    fn behind(&mut self, head: i64) {
+        self.lag_events = (head - self.published_position).max(0);
+        if self.lag_events == 0 {
+            self.caught_up_at = Some(Utc::now());
+        }
+    }
+}
+
 /// The running publisher of this process.
 pub struct Publisher {
     pub status: watch::Receiver<PublisherStatus>,
@@ -279,12 +289,7 @@ async fn send_rounds(
             tokio::time::sleep(Duration::from_millis(2)).await;
             continue;
         }
-        status.send_modify(|status| {
-            status.lag_events = (head_position - status.published_position).max(0);
-            if status.lag_events == 0 {
-                status.caught_up_at = Some(Utc::now());
-            }
-        });
+        status.send_modify(|status| status.behind(head_position));
         let _ = tokio::time::timeout(POLL, head.changed()).await;
     }
 }
@@ -311,10 +316,7 @@ async fn acknowledge_rounds(
             status.published_position = round.last.position;
             status.published_total += published;
             status.duplicates_total += duplicates;
-            status.lag_events = (head_position - round.last.position).max(0);
-            if status.lag_events == 0 {
-                status.caught_up_at = Some(Utc::now());
-            }
+            status.behind(head_position);
         });
     }
     Ok(())
