@@ -252,11 +252,7 @@ async fn level(
     // The measured writes.
     let stats_before = eventlog::writer_stats();
     let cpu_before = cpu_times();
-    let writes = drive(&api, concurrency, args.events, move |index, rng| {
-        let user_id = users[rng.below(users.len())];
-        (COMMAND, json!({ "userId": user_id, "firstName": format!("Bench {index}") }))
-    })
-    .await;
+    let writes = drive(&api, concurrency, args.events, profile_updates(users, "Bench")).await;
     let cpu = cpu_before.zip(cpu_times()).map(|(before, after)| after.since(before, writes.elapsed));
     let writer = eventlog::writer_stats().since(stats_before);
     eprintln!(
@@ -871,6 +867,17 @@ async fn bench_api(
     let log = if in_the_clear { database.event_log_in_the_clear() } else { database.event_log() };
     let api = Arc::new(CommandApi::new(Arc::clone(&log), database.clone(), &random_hex(32)));
     Ok((database, log, api))
+}
+
+/// The measured command ([`COMMAND`]) on a random one of `users`, first name `<label> <index>`.
+fn profile_updates(
+    users: Arc<Vec<Uuid>>,
+    label: &'static str,
+) -> impl Fn(usize, &mut Rng) -> (&'static str, serde_json::Value) + Send + Sync + 'static {
+    move |index, rng| {
+        let user_id = users[rng.below(users.len())];
+        (COMMAND, json!({ "userId": user_id, "firstName": format!("{label} {index}") }))
+    }
 }
 
 /// `count` users of `company` created through the command handler from `concurrency` tasks,

@@ -16,11 +16,10 @@ use anyhow::{Context as _, anyhow, bail};
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde_json::json;
 
 use super::{
-    BenchArgs, bench_api, bench_company, bench_users, drive, ms, on_scratch_database, percentile, random_hex,
-    rate,
+    BenchArgs, bench_api, bench_company, bench_users, drive, ms, on_scratch_database, percentile,
+    profile_updates, random_hex, rate,
 };
 
 pub(super) struct PublishReport {
@@ -83,12 +82,8 @@ async fn catch_up(
     log: &std::sync::Arc<dyn eventlog::EventLog>,
     settings: projections::PublisherSettings,
 ) -> anyhow::Result<CatchUp> {
-    let users = std::sync::Arc::clone(users);
-    let backlog = drive(api, args.publish_concurrency, args.events, move |index, rng| {
-        let user_id = users[rng.below(users.len())];
-        ("UpdateUserProfile", json!({ "userId": user_id, "firstName": format!("Backlog {index}") }))
-    })
-    .await;
+    let updates = profile_updates(std::sync::Arc::clone(users), "Backlog");
+    let backlog = drive(api, args.publish_concurrency, args.events, updates).await;
     let head = *log.subscribe().borrow();
     let started = Instant::now();
     let publisher = projections::spawn_publisher(database.clone(), std::sync::Arc::clone(log), settings);
@@ -156,12 +151,8 @@ async fn measure_with_stream(
         (lags, first.map(|first| first.elapsed()).unwrap_or_default())
     });
 
-    let users = std::sync::Arc::clone(users);
-    let writes = drive(api, args.publish_concurrency, args.events, move |index, rng| {
-        let user_id = users[rng.below(users.len())];
-        ("UpdateUserProfile", json!({ "userId": user_id, "firstName": format!("Publish {index}") }))
-    })
-    .await;
+    let updates = profile_updates(std::sync::Arc::clone(users), "Publish");
+    let writes = drive(api, args.publish_concurrency, args.events, updates).await;
     let written = writes.events as usize;
     expected.store(written, std::sync::atomic::Ordering::Release);
     eprintln!(
