@@ -462,7 +462,11 @@ async fn raw_insert(
     let streams_per_task = streams.div_ceil(tasks).max(1);
     let mut connections = Vec::with_capacity(tasks);
     for _ in 0..tasks {
-        connections.push(PgConnection::connect(url).await.context("cannot connect for the bare inserts")?);
+        connections.push(
+            PgConnection::connect_with(&eventlog::postgres_options(url)?)
+                .await
+                .context("cannot connect for the bare inserts")?,
+        );
     }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

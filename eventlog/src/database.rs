@@ -5,7 +5,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -40,6 +40,34 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/m
 /// idle for 10 minutes is replaced by the pool's own background task, not by a statement.
 const CONNECTIONS: u32 = 12;
 
+/// SQLSTATE 28000: among others, "no pg_hba.conf entry for host …, no encryption".
+const INVALID_AUTHORIZATION: &str = "28000";
+
+/// How the portal connects to the Postgres server at `url`: as libpq would (`sslmode=prefer`
+/// unless the URL or `PGSSLMODE` says otherwise), except that a server on the loopback
+/// interface is reached without TLS unless asked for: those bytes never leave the machine, and
+/// encrypting them cost both processes CPU (write throughput, p99 and the rebuild in
+/// BENCHMARKS.md, "TLS to a local server").
+pub fn postgres_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    Ok(options_for(url)?.0)
+}
+
+/// [`postgres_options`], and whether TLS was left out by the loopback rule.
+fn options_for(url: &str) -> Result<(PgConnectOptions, bool), StoreError> {
+    let options = PgConnectOptions::from_str(url)?.application_name("portal");
+    let asked = std::env::var_os("PGSSLMODE").is_some()
+        || url.split_once('?').is_some_and(|(_, query)| {
+            query.split('&').any(|pair| pair.starts_with("sslmode=") || pair.starts_with("ssl-mode="))
+        });
+    let host = options.get_host().trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    Ok(if loopback && !asked && options.get_socket().is_none() {
+        (options.ssl_mode(PgSslMode::Disable), true)
+    } else {
+        (options, false)
+    })
+}
+
 impl Database {
     /// Opens (creating if needed) the SQLite database at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
@@ -58,20 +86,31 @@ impl Database {
         Ok(Database::Sqlite { read, write })
     }
 
-    /// Connects to a Postgres server given as `postgres://…`.
+    /// Connects to a Postgres server given as `postgres://…` (see [`postgres_options`] for when
+    /// it uses TLS).
     pub async fn connect_postgres(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("portal");
-        let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .min_connections(CONNECTIONS)
-            // Not closed for age either: the statement that found it too old would pay the new one.
-            .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(10))
-            // A ping before every acquire is a round trip per statement; a broken connection
-            // still fails its statement and leaves the pool.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let pool_options = || {
+            PgPoolOptions::new()
+                .max_connections(CONNECTIONS)
+                .min_connections(CONNECTIONS)
+                // Not closed for age either: the statement that found it too old would pay the new one.
+                .max_lifetime(None)
+                .acquire_timeout(Duration::from_secs(10))
+                // A ping before every acquire is a round trip per statement; a broken connection
+                // still fails its statement and leaves the pool.
+                .test_before_acquire(false)
+        };
+        let (options, tls_left_out) = options_for(url)?;
+        let pool = match pool_options().connect_with(options.clone()).await {
+            // A server that takes loopback clients only over TLS (`hostssl` in pg_hba.conf)
+            // refuses the plain connection: libpq's `sslmode=prefer` then.
+            Err(sqlx::Error::Database(error))
+                if tls_left_out && error.code().as_deref() == Some(INVALID_AUTHORIZATION) =>
+            {
+                pool_options().connect_with(options.ssl_mode(PgSslMode::Prefer)).await?
+            }
+            connected => connected?,
+        };
         Ok(Database::Postgres(pool))
     }
 
@@ -173,4 +212,38 @@ macro_rules! with_writer {
             $crate::Database::Postgres($pool) => $body,
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::postgres::PgSslMode;
+
+    use super::postgres_options;
+
+    fn mode(url: &str) -> PgSslMode {
+        match postgres_options(url) {
+            Ok(options) => options.get_ssl_mode(),
+            Err(error) => panic!("{url}: {error}"),
+        }
+    }
+
+    #[test]
+    fn a_loopback_server_is_reached_without_tls_unless_the_url_asks() {
+        if std::env::var_os("PGSSLMODE").is_some() {
+            eprintln!("SKIPPED: PGSSLMODE is set, which asks for a mode for every server");
+            return;
+        }
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/portal",
+            "postgres://postgres@localhost/portal",
+            "postgres://postgres@[::1]:5432/portal",
+            "postgres://postgres@127.0.0.2/portal?application_name=x",
+        ] {
+            assert!(matches!(mode(url), PgSslMode::Disable), "{url}");
+        }
+        assert!(matches!(mode("postgres://postgres@127.0.0.1/portal?sslmode=require"), PgSslMode::Require));
+        assert!(matches!(mode("postgres://postgres@localhost/portal?sslmode=prefer"), PgSslMode::Prefer));
+        assert!(matches!(mode("postgres://postgres@db.example.com/portal"), PgSslMode::Prefer));
+        assert!(matches!(mode("postgres://postgres@10.0.0.5/portal"), PgSslMode::Prefer));
+    }
 }

@@ -32,7 +32,7 @@ mod vault;
 
 pub use attachments::{Attachment, AttachmentInfo, describe_attachments, get_attachment, put_attachment};
 pub use chain::{EventContent, canonical_json};
-pub use database::{Backend, Database};
+pub use database::{Backend, Database, postgres_options};
 pub use imports::{finish_import_job, import_job_rows, put_import_job, unfinished_import_jobs};
 pub use outbox::{outbox, outbox_attempted, outbox_delivered};
 pub use personal::{ERASED, PersonalData, open as open_personal_data};
