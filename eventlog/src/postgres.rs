@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, Postgres};
-use sqlx::{AssertSqlSafe, PgConnection, QueryBuilder};
+use sqlx::{AssertSqlSafe, Connection as _, PgConnection, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
@@ -80,15 +81,15 @@ pub fn writer_stats() -> WriterStats {
 
 /// Times one batch transaction into the counters.
 async fn timed_commit(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     jobs: &[Job],
     known: &KnownVersions,
 ) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
     let started = Instant::now();
     let outcome = if jobs.iter().all(is_simple) {
-        commit_simple(pool, jobs, known).await
+        commit_simple(connection, jobs, known).await
     } else {
-        commit_batch(pool, jobs).await
+        commit_batch(connection, jobs).await
     };
     TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
     BATCH_NANOS.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -126,12 +127,51 @@ impl PostgresEventLog {
     }
 }
 
+/// A writer's own connection, taken from the pool when it has none and kept while requests
+/// keep coming: a connection given back to sqlx's pool is pinged (a round trip, and work for
+/// the server) every time, which for the writers was once per batch. It goes back when the
+/// writer is idle or the pool is closing (closing waits for every connection).
+struct Held<'a> {
+    pool: &'a PgPool,
+    connection: Option<PoolConnection<Postgres>>,
+}
+
+impl Held<'_> {
+    /// [`timed_commit`] on the held connection. After a failed batch the connection goes back
+    /// to the pool, which closes it if it is broken.
+    async fn commit(
+        &mut self,
+        jobs: &[Job],
+        known: &KnownVersions,
+    ) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            None => self.connection.insert(self.pool.acquire().await?),
+        };
+        let outcome = timed_commit(connection, jobs, known).await;
+        if outcome.is_err() || self.pool.is_closed() {
+            self.connection = None;
+        }
+        outcome
+    }
+
+    fn release(&mut self) {
+        self.connection = None;
+    }
+}
+
 async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut known = KnownVersions::default();
+    let mut held = Held { pool: &pool, connection: None };
     loop {
-        if batch.is_empty() && receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
+        if batch.is_empty() {
+            if receiver.is_empty() {
+                held.release();
+            }
+            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
         }
         let room = MAX_BATCH.saturating_sub(batch.len());
         if room > 0 {
@@ -143,7 +183,7 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
             }
         }
         let jobs = std::mem::take(&mut batch);
-        let outcomes = match timed_commit(&pool, &jobs, &known).await {
+        let outcomes = match held.commit(&jobs, &known).await {
             Ok((outcomes, heads)) => {
                 known.learn(heads);
                 outcomes
@@ -156,7 +196,7 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
                 let mut outcomes = Vec::with_capacity(jobs.len());
                 for job in &jobs {
                     let single = std::slice::from_ref(job);
-                    outcomes.push(match timed_commit(&pool, single, &known).await {
+                    outcomes.push(match held.commit(single, &known).await {
                         Ok((mut one, heads)) => {
                             known.learn(heads);
                             one.pop().unwrap_or(Outcome::Deferred)
@@ -223,9 +263,12 @@ enum Outcome {
 }
 
 /// Commits what it can of `jobs` in one transaction; an `Err` means nothing was committed.
-async fn commit_batch(pool: &PgPool, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
+async fn commit_batch(
+    connection: &mut PgConnection,
+    jobs: &[Job],
+) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
     let mut outcomes: Vec<Option<Outcome>> = jobs.iter().map(|_| None).collect();
-    let mut transaction = pool.begin().await?;
+    let mut transaction = connection.begin().await?;
 
     // 1. Streams: at most one request per stream per batch, and the expected versions.
     // A stream expected not to exist needs no probe: had another process begun it, its
@@ -761,7 +804,7 @@ fn is_simple(job: &Job) -> bool {
 /// whose stream an earlier request of the batch writes at the same expected version is bound
 /// to conflict and is answered at once; at another version it waits for the next batch.
 async fn commit_simple(
-    pool: &PgPool,
+    connection: &mut PgConnection,
     jobs: &[Job],
     known: &KnownVersions,
 ) -> Result<(Vec<Outcome>, Vec<Head>), sqlx::Error> {
@@ -787,11 +830,8 @@ async fn commit_simple(
         .filter(|(id, index)| known.head(id, exact(jobs[**index].request.writes[0].expected)).is_none())
         .map(|(id, _)| *id)
         .collect();
-    let probed = if unknown.is_empty() {
-        HashMap::new()
-    } else {
-        stream_heads(&mut *pool.acquire().await?, &unknown).await?
-    };
+    let probed =
+        if unknown.is_empty() { HashMap::new() } else { stream_heads(&mut *connection, &unknown).await? };
     let mut columns = EventColumns::default();
     let mut conflicts = HashMap::new();
     let mut written = Vec::new();
@@ -819,7 +859,7 @@ async fn commit_simple(
         Vec::new()
     } else {
         let sql = format!("{INSERT_EVENTS}{EVENT_ARRAYS} returning event_id, position");
-        columns.bind_to(sqlx::query_as(AssertSqlSafe(sql))).fetch_all(pool).await?
+        columns.bind_to(sqlx::query_as(AssertSqlSafe(sql))).fetch_all(&mut *connection).await?
     };
     let positions: HashMap<Uuid, i64> = rows.into_iter().collect();
     let result_of = |index: usize| -> Result<Appended, AppendError> {
