@@ -460,13 +460,11 @@ async fn raw_insert(
 ) -> anyhow::Result<RawRun> {
     let RawPlan { shape, tasks, rows_per_transaction } = plan;
     let streams_per_task = streams.div_ceil(tasks).max(1);
+    let options = eventlog::postgres_options(url)?;
     let mut connections = Vec::with_capacity(tasks);
     for _ in 0..tasks {
-        connections.push(
-            PgConnection::connect_with(&eventlog::postgres_options(url)?)
-                .await
-                .context("cannot connect for the bare inserts")?,
-        );
+        connections
+            .push(PgConnection::connect_with(&options).await.context("cannot connect for the bare inserts")?);
     }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
