@@ -29,6 +29,12 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         "Time to decide and append a command, by command type and outcome (accepted or the error code)"
     );
     metrics::describe_counter!("portal_events_appended_total", "Events appended to the log by this process");
+    metrics::describe_counter!(
+        command_api::RETRIES,
+        "Commands decided again because another writer appended to one of their streams first"
+    );
+    // Shown from the start: zero is the figure to watch.
+    metrics::counter!(command_api::RETRIES).absolute(0);
     metrics::describe_gauge!(
         "portal_projection_lag_events",
         "Events in the log that a projector has not applied yet, by projector"

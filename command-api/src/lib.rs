@@ -15,6 +15,7 @@ pub mod commands;
 mod dto;
 mod error;
 pub mod imports;
+mod locks;
 mod plan;
 mod secrets;
 mod totp;
@@ -45,6 +46,11 @@ pub use plan::Reply;
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// Attempts of a command whose streams another writer changed meanwhile (without `If-Match`).
 const ATTEMPTS: usize = 8;
+/// The counter of commands decided again after their append was refused for a version
+/// conflict: another process (or, rarely, a command of this one on several streams) wrote one
+/// of their streams after they were decided. Commands of this process on one stream take turns
+/// instead (`locks`).
+pub const RETRIES: &str = "portal_command_retries_total";
 /// Locks that order, within this process, the commands that write to several streams of one
 /// company (the company's seats, a role's holders, a group's members).
 const COMPANY_LOCKS: usize = 64;
@@ -53,6 +59,8 @@ pub struct CommandApi {
     aggregates: Aggregates,
     operator_token_digest: [u8; 32],
     company_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Orders, within this process, the commands that write one stream.
+    stream_locks: locks::StreamLocks,
     /// Orders one user's sign-in attempts within this process (across processes, the
     /// conditional append on the user's stream still counts every attempt once).
     login_locks: Vec<tokio::sync::Mutex<()>>,
@@ -99,6 +107,7 @@ impl CommandApi {
             ),
             operator_token_digest: digest(operator_token.as_bytes()),
             company_locks: locks(),
+            stream_locks: locks::StreamLocks::default(),
             login_locks: locks(),
             limits: auth::Limits::new(),
             running_imports: std::sync::Mutex::default(),
@@ -193,6 +202,7 @@ impl CommandApi {
         let context = Context { actor: request.actor.clone(), now: Utc::now() };
         let log = self.aggregates.log.as_ref();
         let mut company_lock = None;
+        let mut stream_lock = None;
         for attempt in 1..=ATTEMPTS {
             // (An internal command's endpoint established who acts; it has no grant to check.)
             if attempt > 1
@@ -223,6 +233,23 @@ impl CommandApi {
                     continue;
                 }
             }
+            if let [write] = decision.writes.as_slice()
+                && company_lock.is_none()
+                && stream_lock.is_none()
+            {
+                // Another command of this process on the same stream would make the append
+                // conflict, and this one be decided again after reading the stream: wait for
+                // it instead, then decide again on the cache it brought up to date. (Never
+                // with the company lock: that one is taken first, and the other way round
+                // could deadlock.)
+                match self.stream_locks.try_lock(&write.stream_id) {
+                    Ok(guard) => stream_lock = Some(guard),
+                    Err(held) => {
+                        stream_lock = Some(held.lock().await);
+                        continue;
+                    }
+                }
+            }
             if decision.writes.is_empty() {
                 return Ok(Outcome {
                     reply: Reply {
@@ -248,6 +275,7 @@ impl CommandApi {
                     if (request.if_match.is_none() || stream_id != target_stream) && attempt < ATTEMPTS =>
                 {
                     // Another writer got there first: decide again on the stream as it is now.
+                    metrics::counter!(RETRIES).increment(1);
                     self.aggregates.refresh_stream(&stream_id).await?;
                 }
                 Err(AppendError::IdempotencyKeyUsed) => {
@@ -293,6 +321,7 @@ impl CommandApi {
             }
             Err(error) => {
                 if let AppendError::VersionConflict { stream_id, .. } = &error {
+                    metrics::counter!(RETRIES).increment(1);
                     self.aggregates.refresh_stream(stream_id).await?;
                 }
                 Err(error.into())

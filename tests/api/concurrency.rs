@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
 use crate::helpers::{Answer, App, create_user, on_both_backends, register_company, user};
+use crate::metrics::sample;
 
 on_both_backends!(concurrent_writers, idempotency_key);
 
@@ -127,16 +128,25 @@ async fn concurrent_writers(app: App) {
     assert_eq!(answer.status, 200, "{:#}", answer.body);
     assert_eq!(user(&app, &id).await["lastName"], "Fresh");
 
-    // Without If-Match, concurrent changes to one user are all applied (the server retries).
-    let requests = ["BILLING", "SMS", "QUEUES", "ANALYTICS"]
+    // Without If-Match, concurrent changes to one user are all applied: they take turns on the
+    // user's stream, so none of them is refused by the append and decided again.
+    let modules =
+        ["BILLING", "SMS", "QUEUES", "ANALYTICS", "CALL_LOGS", "CALL_FLOWS", "INTEGRATIONS", "LIVE_REPORTS"];
+    let requests = modules
         .iter()
         .map(|module| (json!({ "userId": id, "module": module, "level": "VIEW" }), Vec::new()))
         .collect();
     let answers = all_at_once(&app, "GrantPermission", requests).await;
     assert!(answers.iter().all(|answer| answer.status == 200), "{answers:#?}");
+    let mut versions: Vec<_> = answers.iter().filter_map(|answer| answer.body["version"].as_i64()).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (version + 3..version + 11).collect::<Vec<_>>(), "{answers:#?}");
     let state = user(&app, &id).await;
-    assert_eq!(state["permissions"].as_array().map(Vec::len), Some(4), "{state:#}");
-    assert_eq!(state["version"], version + 6);
+    assert_eq!(state["permissions"].as_array().map(Vec::len), Some(8), "{state:#}");
+    assert_eq!(state["version"], version + 10);
+    let metrics = app.client().get(app.url("/metrics")).send().await.expect("GET /metrics");
+    let metrics = metrics.text().await.expect("the metrics");
+    assert_eq!(sample(&metrics, command_api::RETRIES, &[]), Some(0.0), "{metrics}");
 }
 
 async fn idempotency_key(app: App) {

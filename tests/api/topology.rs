@@ -112,6 +112,40 @@ async fn three_roles_in_separate_processes_and_a_projector_failover() {
     let (status, answer) = query(&client, &queries, &read, company["position"].as_i64().unwrap_or(0)).await;
     assert_eq!((status, &answer["data"]["company"]["name"]), (200, &json!("Scaled Ltd")), "{answer:#}");
 
+    // Two command processes change one user: the one whose cache is behind finds out at the
+    // append, reads the user's new events and decides again (counted in its /metrics).
+    let other_commands = start("command-api", &url, &data_dir).await;
+    let (status, created) = command(
+        &client,
+        &commands,
+        "CreateUser",
+        json!({ "companyId": company_id, "username": "shared", "email": "shared@example.com",
+            "firstName": "Shared", "lastName": "User" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{created:#}");
+    let user_id = created["id"].as_str().expect("an id").to_owned();
+    let mut last = Value::Null;
+    for (process, name) in [(&commands, "First"), (&other_commands, "Second"), (&commands, "Third")] {
+        let (status, updated) =
+            command(&client, process, "UpdateUserProfile", json!({ "userId": user_id, "firstName": name }))
+                .await;
+        assert_eq!(status, 200, "{updated:#}");
+        last = updated;
+    }
+    let version = created["version"].as_i64().map(|version| version + 3);
+    assert_eq!(last["version"].as_i64(), version, "decided again on the other process's change: {last:#}");
+    let read_user = format!("{{ user(id: \"{user_id}\") {{ firstName version }} }}");
+    let (status, answer) = query(&client, &queries, &read_user, last["position"].as_i64().unwrap_or(0)).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_eq!(answer["data"]["user"], json!({ "firstName": "Third", "version": version }), "{answer:#}");
+    for (process, retries) in [(&commands, 1.0), (&other_commands, 0.0)] {
+        let metrics = client.get(format!("{}/metrics", process.url)).send().await.expect("GET /metrics");
+        let metrics = metrics.text().await.expect("the metrics");
+        assert_eq!(crate::metrics::sample(&metrics, command_api::RETRIES, &[]), Some(retries), "{metrics}");
+    }
+    drop(other_commands);
+
     // A standby joins; the active projector dies; the next write is still read back.
     let standby = start("projector", &url, &data_dir).await;
     active.child.kill().await.expect("kill the active projector");
