@@ -1196,10 +1196,10 @@ impl Report<'_> {
         let _ = writeln!(out, "\n### where the time goes (write phase)\n");
         let _ = writeln!(
             out,
-            "| C | writer transactions | requests per tx | ms per tx | requests deferred | portal CPU cores | \
-             machine busy cores | iowait cores | setup |"
+            "| C | writer transactions | requests per tx | ms per tx | requests deferred | version conflicts | \
+             portal CPU cores | machine busy cores | iowait cores | setup |"
         );
-        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         for level in &self.levels {
             let writer = &level.writer;
             let transactions = writer.transactions.max(1) as f64;
@@ -1208,12 +1208,13 @@ impl Report<'_> {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} events from {} commands in {:.2} s |",
+                "| {} | {} | {:.1} | {:.2} | {} | {} | {} | {} | {} | {} events from {} commands in {:.2} s |",
                 level.concurrency,
                 writer.transactions,
                 writer.accepted_requests as f64 / transactions,
                 writer.busy.as_secs_f64() * 1000.0 / transactions,
                 writer.deferred_requests,
+                writer.conflicted_requests,
                 cpu(|usage| usage.process_cores),
                 cpu(|usage| usage.machine_busy_cores),
                 cpu(|usage| usage.machine_iowait_cores),
@@ -1226,8 +1227,9 @@ impl Report<'_> {
             out,
             "\nA writer transaction serves the requests queued when it starts; each writer runs one at a \
              time, so events/s ≈ {EVENT_LOG_WRITERS} × requests per tx / ms per tx. A request is deferred \
-             when its stream is already in the batch; it then fails its version check, and the command \
-             handler reads the stream and decides again."
+             to the next batch when its stream is already in this one. A version conflict sends its \
+             command back to be decided again after a read of the stream; commands of one process on \
+             one stream take turns, so here there should be next to none."
         );
     }
 

@@ -38,6 +38,7 @@ static TRANSACTIONS: AtomicU64 = AtomicU64::new(0);
 static ACCEPTED_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static ACCEPTED_EVENTS: AtomicU64 = AtomicU64::new(0);
 static DEFERRED_REQUESTS: AtomicU64 = AtomicU64::new(0);
+static CONFLICTED_REQUESTS: AtomicU64 = AtomicU64::new(0);
 static BATCH_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// What the Postgres group-commit writers of this process have done so far.
@@ -51,6 +52,9 @@ pub struct WriterStats {
     pub accepted_events: u64,
     /// Requests put back for the next batch (a stream or claim already in this batch).
     pub deferred_requests: u64,
+    /// Requests answered with a version conflict (a stream was not at the version the command
+    /// was decided on; the command handler reads it and decides again).
+    pub conflicted_requests: u64,
     /// Time the writers spent in their batch transactions, begin to commit.
     pub busy: Duration,
 }
@@ -63,6 +67,7 @@ impl WriterStats {
             accepted_requests: self.accepted_requests.saturating_sub(earlier.accepted_requests),
             accepted_events: self.accepted_events.saturating_sub(earlier.accepted_events),
             deferred_requests: self.deferred_requests.saturating_sub(earlier.deferred_requests),
+            conflicted_requests: self.conflicted_requests.saturating_sub(earlier.conflicted_requests),
             busy: self.busy.saturating_sub(earlier.busy),
         }
     }
@@ -75,6 +80,7 @@ pub fn writer_stats() -> WriterStats {
         accepted_requests: ACCEPTED_REQUESTS.load(Ordering::Relaxed),
         accepted_events: ACCEPTED_EVENTS.load(Ordering::Relaxed),
         deferred_requests: DEFERRED_REQUESTS.load(Ordering::Relaxed),
+        conflicted_requests: CONFLICTED_REQUESTS.load(Ordering::Relaxed),
         busy: Duration::from_nanos(BATCH_NANOS.load(Ordering::Relaxed)),
     }
 }
@@ -215,10 +221,16 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
                     batch.push(job);
                 }
                 Outcome::Done(result) => {
-                    if let Ok(appended) = &result {
-                        last = last.max(appended.last_position());
-                        ACCEPTED_REQUESTS.fetch_add(1, Ordering::Relaxed);
-                        ACCEPTED_EVENTS.fetch_add(job.request.event_count() as u64, Ordering::Relaxed);
+                    match &result {
+                        Ok(appended) => {
+                            last = last.max(appended.last_position());
+                            ACCEPTED_REQUESTS.fetch_add(1, Ordering::Relaxed);
+                            ACCEPTED_EVENTS.fetch_add(job.request.event_count() as u64, Ordering::Relaxed);
+                        }
+                        Err(AppendError::VersionConflict { .. }) => {
+                            CONFLICTED_REQUESTS.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {}
                     }
                     let _ = job.reply.send(result);
                 }
