@@ -239,9 +239,9 @@ impl CommandApi {
             {
                 // Another command of this process on the same stream would make the append
                 // conflict, and this one be decided again after reading the stream: wait for
-                // it instead, then decide again on the cache it brought up to date. (Never
-                // with the company lock: that one is taken first, and the other way round
-                // could deadlock.)
+                // it instead, then decide again on the cache it brought up to date. (Not while
+                // holding a company lock: a command holding a stream lock may still come to
+                // wait for its company's lock, so the other way round could deadlock.)
                 match self.stream_locks.try_lock(&write.stream_id) {
                     Ok(guard) => stream_lock = Some(guard),
                     Err(held) => {
