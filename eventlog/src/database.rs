@@ -34,9 +34,9 @@ pub enum Database {
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations/sqlite");
 
-/// The connections of a Postgres pool, all opened at start and kept: one opened under load takes
-/// 90-100 ms on this 2-core machine (a new backend process, TLS), which the statement waiting for
-/// it pays (that was the publisher's worst lag, and the writers' slowest commands). A connection
+/// The connections of a Postgres pool, all opened at start and kept: one opened under load took
+/// 90-100 ms on this 2-core machine (a new backend process, and then TLS, which a loopback server
+/// no longer gets: see [`postgres_options`]), which the statement waiting for it pays (that was the publisher's worst lag, and the writers' slowest commands). A connection
 /// idle for 10 minutes is replaced by the pool's own background task, not by a statement.
 const CONNECTIONS: u32 = 12;
 
