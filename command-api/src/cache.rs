@@ -49,6 +49,11 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
         self.entries.lock().ok()?.get(&id).cloned()
     }
 
+    /// The version the cache holds the aggregate at, if it holds it.
+    fn version(&self, id: Uuid) -> Option<i64> {
+        self.entries.lock().ok()?.get(&id).map(|loaded| loaded.version)
+    }
+
     fn store(&self, id: Uuid, loaded: &Loaded<S>) {
         if let Ok(mut entries) = self.entries.lock() {
             // Versions only grow: a reader or a command that finished late must not put an older
@@ -147,6 +152,20 @@ impl Aggregates {
             groups: Cache::new(group::CATEGORY, group::evolve),
             tickets: Cache::new(ticket::CATEGORY, ticket::evolve),
             imports: Cache::new(import::CATEGORY, import::evolve),
+        }
+    }
+
+    /// The version the cache holds `stream_id` at, if it holds it.
+    pub fn cached_version(&self, stream_id: &str) -> Option<i64> {
+        let (category, id) = domain::parse_stream_id(stream_id)?;
+        match category {
+            domain::user::CATEGORY => self.users.version(id),
+            domain::role::CATEGORY => self.roles.version(id),
+            domain::company::CATEGORY => self.companies.version(id),
+            domain::group::CATEGORY => self.groups.version(id),
+            domain::ticket::CATEGORY => self.tickets.version(id),
+            domain::import::CATEGORY => self.imports.version(id),
+            _ => None,
         }
     }
 

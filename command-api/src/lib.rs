@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
 use domain::{Actor, ActorKind, Context};
-use eventlog::{AppendError, Database, EventLog, Idempotency};
+use eventlog::{AppendError, Database, EventLog, ExpectedVersion, Idempotency};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -243,7 +243,16 @@ impl CommandApi {
                 // holding a company lock: a command holding a stream lock may still come to
                 // wait for its company's lock, so the other way round could deadlock.)
                 match self.stream_locks.try_lock(&write.stream_id) {
-                    Ok(guard) => stream_lock = Some(guard),
+                    Ok(guard) => {
+                        stream_lock = Some(guard);
+                        // Free now, but another command may have finished on the stream between
+                        // this decision and the lock: then the cache is ahead of the decision.
+                        if let ExpectedVersion::Exact(expected) = write.expected
+                            && self.aggregates.cached_version(&write.stream_id).is_some_and(|v| v != expected)
+                        {
+                            continue;
+                        }
+                    }
                     Err(held) => {
                         stream_lock = Some(held.lock().await);
                         continue;
