@@ -214,6 +214,7 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
             }
         };
         let mut last = None;
+        let mut answers = Vec::with_capacity(jobs.len());
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             match outcome {
                 Outcome::Deferred => {
@@ -232,16 +233,20 @@ async fn writer(pool: PgPool, mut receiver: mpsc::Receiver<Job>, head: watch::Se
                         }
                         Err(_) => {}
                     }
-                    let _ = job.reply.send(result);
+                    answers.push((job.reply, result));
                 }
             }
         }
+        // The head first: a caller whose append returned finds it there.
         if let Some(last) = last {
             head.send_if_modified(|head| {
                 let moved = last > *head;
                 *head = (*head).max(last);
                 moved
             });
+        }
+        for (reply, result) in answers {
+            let _ = reply.send(result);
         }
     }
 }
