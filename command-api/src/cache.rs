@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use domain::EventPayload;
 use eventlog::{Database, EventLog};
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -47,11 +48,6 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
 
     fn cached(&self, id: Uuid) -> Option<Loaded<S>> {
         self.entries.lock().ok()?.get(&id).cloned()
-    }
-
-    /// The version the cache holds the aggregate at, if it holds it.
-    fn version(&self, id: Uuid) -> Option<i64> {
-        self.entries.lock().ok()?.get(&id).map(|loaded| loaded.version)
     }
 
     fn store(&self, id: Uuid, loaded: &Loaded<S>) {
@@ -106,6 +102,28 @@ impl<S: Clone + Default, E: EventPayload> Cache<S, E> {
     }
 }
 
+/// What is asked of a cache by stream id alone, whatever its aggregate.
+trait StreamCache: Send + Sync {
+    /// The version the cache holds the aggregate at, if it holds it.
+    fn version(&self, id: Uuid) -> Option<i64>;
+    /// [`Cache::refresh`], its result dropped.
+    fn reload<'a>(&'a self, log: &'a dyn EventLog, id: Uuid) -> BoxFuture<'a, Result<(), ApiError>>;
+}
+
+impl<S, E> StreamCache for Cache<S, E>
+where
+    S: Clone + Default + Send + Sync,
+    E: EventPayload,
+{
+    fn version(&self, id: Uuid) -> Option<i64> {
+        self.entries.lock().ok()?.get(&id).map(|loaded| loaded.version)
+    }
+
+    fn reload<'a>(&'a self, log: &'a dyn EventLog, id: Uuid) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move { self.refresh(log, id).await.map(drop) })
+    }
+}
+
 /// The caches of every aggregate kind.
 /// How long what the command API hands out lasts.
 #[derive(Debug, Clone, Copy)]
@@ -155,32 +173,31 @@ impl Aggregates {
         }
     }
 
+    /// The cache of a stream category's aggregates.
+    fn cache_of(&self, category: &str) -> Option<&dyn StreamCache> {
+        Some(match category {
+            domain::user::CATEGORY => &self.users,
+            domain::role::CATEGORY => &self.roles,
+            domain::company::CATEGORY => &self.companies,
+            domain::group::CATEGORY => &self.groups,
+            domain::ticket::CATEGORY => &self.tickets,
+            domain::import::CATEGORY => &self.imports,
+            _ => return None,
+        })
+    }
+
     /// The version the cache holds `stream_id` at, if it holds it.
     pub fn cached_version(&self, stream_id: &str) -> Option<i64> {
         let (category, id) = domain::parse_stream_id(stream_id)?;
-        match category {
-            domain::user::CATEGORY => self.users.version(id),
-            domain::role::CATEGORY => self.roles.version(id),
-            domain::company::CATEGORY => self.companies.version(id),
-            domain::group::CATEGORY => self.groups.version(id),
-            domain::ticket::CATEGORY => self.tickets.version(id),
-            domain::import::CATEGORY => self.imports.version(id),
-            _ => None,
-        }
+        self.cache_of(category)?.version(id)
     }
 
     /// Reads the new events of `stream_id` into its cache (after another writer appended).
     pub async fn refresh_stream(&self, stream_id: &str) -> Result<(), ApiError> {
-        let log = self.log.as_ref();
         let Some((category, id)) = domain::parse_stream_id(stream_id) else { return Ok(()) };
-        match category {
-            domain::user::CATEGORY => self.users.refresh(log, id).await.map(drop),
-            domain::role::CATEGORY => self.roles.refresh(log, id).await.map(drop),
-            domain::company::CATEGORY => self.companies.refresh(log, id).await.map(drop),
-            domain::group::CATEGORY => self.groups.refresh(log, id).await.map(drop),
-            domain::ticket::CATEGORY => self.tickets.refresh(log, id).await.map(drop),
-            domain::import::CATEGORY => self.imports.refresh(log, id).await.map(drop),
-            _ => Ok(()),
+        match self.cache_of(category) {
+            Some(cache) => cache.reload(self.log.as_ref(), id).await,
+            None => Ok(()),
         }
     }
 }
