@@ -36,8 +36,9 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/m
 
 /// The connections of a Postgres pool, all opened at start and kept: one opened under load took
 /// 90-100 ms on this 2-core machine (a new backend process, and then TLS, which a loopback server
-/// no longer gets: see [`postgres_options`]), which the statement waiting for it pays (that was the publisher's worst lag, and the writers' slowest commands). A connection
-/// idle for 10 minutes is replaced by the pool's own background task, not by a statement.
+/// no longer gets: see [`postgres_options`]), which the statement waiting for it pays (that was
+/// the publisher's worst lag, and the writers' slowest commands). A connection idle for 10
+/// minutes is replaced by the pool's own background task, not by a statement.
 const CONNECTIONS: u32 = 12;
 
 /// SQLSTATE 28000: among others, "no pg_hba.conf entry for host …, no encryption".
