@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
 use crate::helpers::{Answer, App, create_user, on_both_backends, register_company, user};
-use crate::metrics::sample;
+use crate::metrics::{sample, scrape};
 
 on_both_backends!(concurrent_writers, idempotency_key);
 
@@ -144,8 +144,7 @@ async fn concurrent_writers(app: App) {
     let state = user(&app, &id).await;
     assert_eq!(state["permissions"].as_array().map(Vec::len), Some(8), "{state:#}");
     assert_eq!(state["version"], version + 10);
-    let metrics = app.client().get(app.url("/metrics")).send().await.expect("GET /metrics");
-    let metrics = metrics.text().await.expect("the metrics");
+    let metrics = scrape(app.client(), &app.url("")).await;
     assert_eq!(sample(&metrics, command_api::RETRIES, &[]), Some(0.0), "{metrics}");
 }
 

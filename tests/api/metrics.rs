@@ -16,6 +16,12 @@ pub(crate) fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
+/// `GET /metrics` of the process at `base_url`, as text.
+pub(crate) async fn scrape(client: &reqwest::Client, base_url: &str) -> String {
+    let response = client.get(format!("{base_url}/metrics")).send().await.expect("GET /metrics");
+    response.text().await.expect("the metrics")
+}
+
 async fn metrics_count_commands_events_and_projection_lag(app: App) {
     let company = register_company(&app, "Metered Ltd").await;
     create_user(&app, &company, "metered").await;

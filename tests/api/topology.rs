@@ -140,8 +140,7 @@ async fn three_roles_in_separate_processes_and_a_projector_failover() {
     assert_eq!(status, 200, "{answer:#}");
     assert_eq!(answer["data"]["user"], json!({ "firstName": "Third", "version": version }), "{answer:#}");
     for (process, retries) in [(&commands, 1.0), (&other_commands, 0.0)] {
-        let metrics = client.get(format!("{}/metrics", process.url)).send().await.expect("GET /metrics");
-        let metrics = metrics.text().await.expect("the metrics");
+        let metrics = crate::metrics::scrape(&client, &process.url).await;
         assert_eq!(crate::metrics::sample(&metrics, command_api::RETRIES, &[]), Some(retries), "{metrics}");
     }
     drop(other_commands);
